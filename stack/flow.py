@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
+import pyarrow.dataset as ds
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from pyarrow import fs
 
 from contract import DATA_STREAMS, MQTT_ROOT
 
@@ -77,26 +79,32 @@ def kafka_offsets(bootstrap: str) -> dict[str, int]:
         consumer.close()
 
 
-def silver_rows(env: Mapping[str, str], root: str = "silver") -> dict[str, int]:
-    """Per stream: rows in ``s3://$S3_BUCKET/<root>/<topic>/``, read from Parquet footers."""
-    import pyarrow.dataset as ds
-    from pyarrow import fs
-
+def s3_filesystem(env: Mapping[str, str]) -> fs.S3FileSystem:
     endpoint = urlparse(env["S3_ENDPOINT_URL"])
-    s3 = fs.S3FileSystem(
+    return fs.S3FileSystem(
         access_key=env["AWS_ACCESS_KEY_ID"],
         secret_key=env["AWS_SECRET_ACCESS_KEY"],
         endpoint_override=endpoint.netloc,
         scheme=endpoint.scheme or "http",
         region=env.get("AWS_REGION", "us-east-1"),
     )
+
+
+def parquet_dataset(s3: fs.S3FileSystem, path: str) -> ds.Dataset | None:
+    """The Parquet files under ``bucket/path`` (names starting ``_`` or ``.`` are skipped)."""
+    try:
+        return ds.dataset(path, format="parquet", filesystem=s3, partitioning="hive")
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def silver_rows(env: Mapping[str, str], root: str = "") -> dict[str, int]:
+    """Per stream: rows in ``s3://$S3_BUCKET/<root>silver/<topic>/``, from Parquet footers."""
+    s3 = s3_filesystem(env)
     counts: dict[str, int] = {}
     for name, topic in STREAM_TOPICS.items():
-        path = f"{env['S3_BUCKET']}/{root}/{topic}"
-        try:
-            counts[name] = ds.dataset(path, format="parquet", filesystem=s3).count_rows()
-        except (FileNotFoundError, OSError):
-            counts[name] = 0
+        dataset = parquet_dataset(s3, f"{env['S3_BUCKET']}/{root}silver/{topic}")
+        counts[name] = dataset.count_rows() if dataset is not None else 0
     return counts
 
 
