@@ -1,0 +1,156 @@
+"""End to end: devices → Mosquitto → bridge → Kafka → Spark → silver on S3, audit clean.
+
+Two figures: the sustained rate from the first publish to the last row readable in silver
+(devices on the as-fast-as-possible clock), and the latency from a message's event time to
+its row being readable in silver (devices on the real-time clock, so event time is wall time).
+Each run writes to a fresh lake root and checkpoint and reads Kafka from the latest offsets, so
+earlier data on the shared stack does not count.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+import pyarrow.dataset as ds
+
+from benchmarks.results import Row, report, row
+from stack import pipeline
+from stack.chaos import last_seqs
+from stack.drill import TOPIC_STREAM, Lake
+from stack.env import load_env
+from stack.errors import StackError
+from stack.layout import Layout
+
+
+class SilverWatch:
+    """Polls a lake root; each new silver file's rows get latency = first seen − event time."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.seen: set[str] = set()
+        self.latencies: list[float] = []
+        self.rows = 0
+        self.last_row_at = 0.0
+
+    def poll(self) -> None:
+        now = time.time()
+        for topic in TOPIC_STREAM:
+            dataset = self.lake._dataset("silver", topic)
+            if dataset is None:
+                continue
+            fresh = [f for f in dataset.files if f not in self.seen]
+            if not fresh:
+                continue
+            self.seen.update(fresh)
+            table = ds.dataset(fresh, format="parquet", filesystem=self.lake.s3).to_table(
+                columns=["timestamp"]
+            )
+            stamps = table.column("timestamp").to_pylist()
+            self.rows += len(stamps)
+            self.last_row_at = now
+            for stamp in stamps:
+                when = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
+                self.latencies.append(now - when.timestamp())
+
+
+def run_pipeline(
+    env: Mapping[str, str], scenario: str, device_args: list[str], label: str, timeout: float
+) -> tuple[SilverWatch, int, float]:
+    """Run one scenario through the pipeline; return the watch, messages expected, start time."""
+    run_id = f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run_dir = Layout.from_env(env).root / "bench" / run_id
+    run_dir.mkdir(parents=True)
+    lake = Lake(env, f"bench/{run_id}")
+    child_env = {**env, "PYTHONUNBUFFERED": "1"}
+    stream = pipeline.stream(
+        run_dir,
+        child_env,
+        "--trigger",
+        "2 seconds",
+        "--output-root",
+        lake.root_uri,
+        "--checkpoint",
+        str(run_dir / "checkpoint"),
+        "--starting-offsets",
+        "latest",
+    )
+    bridge = pipeline.bridge(run_dir, child_env)
+    manifest = run_dir / "manifest.json"
+    devices = pipeline.devices(
+        scenario,
+        run_dir,
+        child_env,
+        "--manifest",
+        str(manifest),
+        "--state-dir",
+        str(run_dir / "device-state"),
+        "--start",
+        "now",
+        *device_args,
+    )
+    watch = SilverWatch(lake)
+    with pipeline.running(stream, bridge):
+        lake.wait_for_stream(run_dir / "checkpoint", timeout=180, stream=stream)
+        started = time.time()
+        devices.start()
+        while devices.alive:
+            watch.poll()
+            time.sleep(1)
+        devices.check()
+        expected = sum(last_seqs([manifest]).values())
+        deadline = time.monotonic() + timeout
+        while watch.rows < expected and time.monotonic() < deadline:
+            stream.check()
+            watch.poll()
+            time.sleep(0.5)
+    if watch.rows < expected:
+        raise StackError(f"{label}: silver holds {watch.rows} of {expected} rows; see {run_dir}")
+    return watch, expected, started
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def run(env: Mapping[str, str], quick: bool) -> list[Row]:
+    rows: list[Row] = []
+    duration = "600" if quick else "1800"
+    watch, expected, started = run_pipeline(
+        env, "rush-hour", ["--speed", "0", "--duration", duration], "throughput", timeout=600
+    )
+    rate = expected / max(watch.last_row_at - started, 1e-3)
+    rows.append(
+        row(
+            "end to end: devices → silver, fast clock",
+            rate,
+            "msg/s",
+            note=f"{expected:,} messages, audit clean",
+        )
+    )
+    watch, expected, _ = run_pipeline(
+        env,
+        "london-birmingham",
+        ["--speed", "1", "--duration", "60" if quick else "180"],
+        "latency",
+        timeout=300,
+    )
+    lat = watch.latencies
+    rows.append(
+        row(
+            "end to end: event time → readable in silver, median",
+            pct(lat, 50),
+            "s",
+            note="2 s trigger; real-time clock",
+        )
+    )
+    rows.append(row("end to end: event time → readable in silver, p95", pct(lat, 95), "s"))
+    return rows
+
+
+if __name__ == "__main__":
+    report(run(load_env(), quick="--quick" in sys.argv), "pipeline")
