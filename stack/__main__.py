@@ -1,0 +1,98 @@
+"""`python -m stack up|down|status|demo|chaos`: the local servers from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from stack.errors import StackError
+
+DELEGATED = {"demo": "stack.demo", "chaos": "stack.chaos"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m stack",
+        description="Install, start, stop and probe the local Mosquitto, Kafka and S3 servers. "
+        "State lives in .cityfleet/ (CITYFLEET_STATE_DIR); ports come from MQTT_PORT, "
+        "MQTT_TLS_PORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, S3_PORT.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="install what is missing, start what is not running, write .env")
+    up.add_argument("--quiet", action="store_true", help="no progress lines")
+    sub.add_parser("down", help="stop the servers by pid (data is kept)")
+    sub.add_parser("status", help="probe each server; exit 1 if any is unhealthy")
+    for name in DELEGATED:
+        sub.add_parser(name, help=f"see `python -m stack {name} --help`", add_help=False)
+    return parser
+
+
+def _print_status() -> int:
+    from stack.core import status
+
+    rows = status()
+    header = ("service", "endpoint", "healthy", "pid", "log file")
+    table = [header] + [
+        (
+            r.service,
+            r.endpoint,
+            "yes" if r.healthy else "NO",
+            str(r.pid or "-"),
+            str(r.log_file or "-"),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    unhealthy = [r.service for r in rows if not r.healthy]
+    if unhealthy:
+        print(f"unhealthy: {', '.join(unhealthy)}; start the stack with `make up`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _delegate(name: str, argv: Sequence[str]) -> int:
+    module = DELEGATED[name]
+    if importlib.util.find_spec(module) is None:
+        print(f"`{name}` is not built yet ({module} does not exist)", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(module).main(list(argv)) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            from stack.core import up
+
+            up(progress=not args.quiet)
+            return _print_status()
+        if args.command == "down":
+            from stack.core import down
+
+            began = time.monotonic()
+            stopped = down()
+            took = time.monotonic() - began
+            print(f"stopped {', '.join(stopped) or 'nothing'} in {took:.1f} s; data kept")
+            return 0
+        return _print_status()
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

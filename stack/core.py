@@ -1,0 +1,172 @@
+"""`stack up`, `stack down`, `stack status`: the shared local servers as one unit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack.credentials import Credentials
+from stack.env import load_env, write_env_file
+from stack.errors import StackError
+from stack.install import install_spark_jars
+from stack.kafka import KafkaBroker
+from stack.mosquitto import Mosquitto
+from stack.progress import Progress
+from stack.s3 import S3Server
+from stack.settings import StackSettings
+
+ENV_HEADER = (
+    "Written by `python -m stack up` (make up): endpoints and generated credentials of the local\n"
+    "stack. Environment variables override these values. Not committed (git-ignored)."
+)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: StackSettings
+    mosquitto: Mosquitto
+    kafka: KafkaBroker
+    s3: S3Server
+
+    @classmethod
+    def build(cls, env: Mapping[str, str] | None = None) -> Services:
+        settings = StackSettings.from_env(load_env() if env is None else env)
+        layout = settings.layout.ensure()
+        creds = Credentials.load_or_create(layout.config / "credentials.json")
+        return cls(
+            settings=settings,
+            mosquitto=Mosquitto(layout, settings.mqtt_port, settings.mqtt_tls_port, creds),
+            kafka=KafkaBroker(layout, settings.kafka_port, settings.kafka_controller_port),
+            s3=S3Server(layout, settings.s3_port, creds.s3_access_key, creds.s3_secret_key),
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
+            **self.mosquitto.env(),
+            **self.kafka.env(),
+            **self.s3.env(),
+            "S3_BUCKET": self.settings.bucket,
+            "SPARK_JARS_DIR": str(self.settings.layout.spark_jars),
+            "CITYFLEET_STATE_DIR": str(self.settings.layout.root),
+        }
+
+
+def _bring_up(name: str, server, progress: Progress) -> None:
+    if server.healthy():
+        progress.say(name, f"already running (pid {server.pid}), healthy")
+        return
+    with progress.step(name, "installing (first time only)"):
+        server.install()
+    with progress.step(name, "starting"):
+        server.start()
+
+
+def up(progress: bool = True, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Install what is missing, start what is not running, create topics and bucket; write .env."""
+    services = Services.build(env)
+    report = Progress(enabled=progress)
+
+    def mosquitto() -> None:
+        _bring_up("mosquitto", services.mosquitto, report)
+
+    def kafka() -> None:
+        _bring_up("kafka", services.kafka, report)
+        created = services.kafka.create_topics()
+        if created:
+            report.say("kafka", f"created topics {', '.join(sorted(created))}")
+
+    def s3() -> None:
+        _bring_up("s3", services.s3, report)
+        if services.s3.ensure_bucket(services.settings.bucket):
+            report.say("s3", f"created bucket {services.settings.bucket}")
+
+    def spark() -> None:
+        with report.step("spark", "collecting Spark jars (first time only)"):
+            install_spark_jars(services.settings.layout)
+
+    try:
+        _run_all({"mosquitto": mosquitto, "kafka": kafka, "s3": s3, "spark": spark})
+    finally:
+        report.close()
+    values = services.env()
+    write_env_file(services.settings.env_file, values, ENV_HEADER)
+    report.say("stack", f"ready in {_elapsed(report):.1f} s; wrote {services.settings.env_file}")
+    return values
+
+
+def _elapsed(progress: Progress) -> float:
+    return time.monotonic() - progress.start
+
+
+def _run_all(tasks: Mapping[str, Callable[[], None]]) -> None:
+    """Run independent tasks in threads; re-raise the first failure after all have finished."""
+    with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="stack") as pool:
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+    errors = [(name, f.exception()) for name, f in futures.items() if f.exception() is not None]
+    for _name, exc in errors:
+        if not isinstance(exc, StackError):
+            raise exc
+    if errors:
+        first = errors[0][1]
+        if len(errors) > 1:
+            others = "; also: " + "; ".join(f"{n}: {e}" for n, e in errors[1:])
+            raise StackError(f"{first}{others}", getattr(first, "exit_code", 1))
+        raise first
+
+
+def down(env: Mapping[str, str] | None = None, progress: bool = True) -> list[str]:
+    """Stop every server by pid (graceful first); data stays. Returns the names stopped."""
+    services = Services.build(env)
+    report = Progress(enabled=progress)
+    stopped = []
+    # Mosquitto first, so no device publishes into a pipeline that is shutting down.
+    for name, server in (
+        ("mosquitto", services.mosquitto),
+        ("kafka", services.kafka),
+        ("s3", services.s3),
+    ):
+        with report.step(name, "stopping"):
+            if server.stop():
+                stopped.append(name)
+            else:
+                report.say(name, "was not running")
+    report.close()
+    return stopped
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: str
+    endpoint: str
+    healthy: bool
+    pid: int | None
+    log_file: Path | None
+
+
+def status(env: Mapping[str, str] | None = None) -> list[ServiceStatus]:
+    services = Services.build(env)
+    mq, kafka, s3 = services.mosquitto, services.kafka, services.s3
+    jars = services.settings.layout.spark_jars
+    checks: dict[str, Callable[[], bool]] = {
+        "mqtt": mq.healthy,
+        "mqtt-tls": mq.tls_healthy,
+        "kafka": kafka.healthy,
+        "s3": s3.healthy,
+    }
+    with ThreadPoolExecutor(max_workers=len(checks)) as pool:
+        results = {name: pool.submit(check) for name, check in checks.items()}
+    ok = {name: f.result() for name, f in results.items()}
+    return [
+        ServiceStatus("mosquitto", mq.endpoints()["mqtt"], ok["mqtt"], mq.pid, mq.log_file),
+        ServiceStatus(
+            "mosquitto-tls", mq.endpoints()["mqtts"], ok["mqtt-tls"], mq.pid, mq.log_file
+        ),
+        ServiceStatus("kafka", kafka.bootstrap, ok["kafka"], kafka.pid, kafka.log_file),
+        ServiceStatus("s3", s3.endpoint, ok["s3"], s3.pid, s3.log_file),
+        ServiceStatus(
+            "spark-jars", str(jars), any(jars.glob("*.jar")) and jars.is_dir(), None, None
+        ),
+    ]

@@ -1,0 +1,219 @@
+"""First-time installs of the servers' binaries and jars, pinned, guarded by version stamps."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+from stack.errors import StackError
+from stack.layout import Layout
+
+KAFKA_VERSION = "4.3.1"
+LOG4J2_VERSION = "2.25.4"
+SLF4J_VERSION = "2.0.17"  # Kafka drags in slf4j-api 1.7, which ignores the log4j2 provider
+SPARK_VERSION = (
+    "4.2.0"  # must equal the pyspark wheel; the newest with a Kafka connector on Central
+)
+HADOOP_VERSION = "3.5.0"  # must equal the Hadoop bundled in pyspark
+AWS_SDK_VERSION = "2.35.4"
+AWS_SDK_MODULES = ("s3", "s3-transfer-manager", "sts", "apache-client")
+VERSITYGW_VERSION = "v1.8.0"
+APT_PACKAGES = ("mosquitto", "mosquitto-clients", "kcat")
+
+_apt_lock = threading.Lock()
+_mvn_lock = threading.Lock()  # two Maven runs sharing ~/.m2 may race on the same artifact
+
+
+def _dep(group: str, artifact: str, version: str, exclusions: str = "") -> str:
+    return (
+        f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+        f"<version>{version}</version>{exclusions}</dependency>"
+    )
+
+
+def _pom(name: str, deps: list[str]) -> str:
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
+        "  <modelVersion>4.0.0</modelVersion>\n"
+        f"  <groupId>local.cityfleet</groupId><artifactId>{name}</artifactId>\n"
+        "  <version>1</version><packaging>pom</packaging>\n"
+        "  <dependencies>\n    " + "\n    ".join(deps) + "\n  </dependencies>\n</project>\n"
+    )
+
+
+KAFKA_POM = _pom(
+    "kafka-jars",
+    [
+        _dep("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+        _dep("org.apache.logging.log4j", "log4j-core", LOG4J2_VERSION),
+        _dep("org.apache.logging.log4j", "log4j-slf4j2-impl", LOG4J2_VERSION),
+        _dep("org.slf4j", "slf4j-api", SLF4J_VERSION),
+    ],
+)
+
+_NO_BUNDLE = (
+    "<exclusions><exclusion><groupId>software.amazon.awssdk</groupId>"
+    "<artifactId>bundle</artifactId></exclusion></exclusions>"
+)
+SPARK_POM = _pom(
+    "spark-jars",
+    [
+        _dep("org.apache.spark", "spark-sql-kafka-0-10_2.13", SPARK_VERSION),
+        _dep("org.apache.hadoop", "hadoop-aws", HADOOP_VERSION, _NO_BUNDLE),
+        *(_dep("software.amazon.awssdk", m, AWS_SDK_VERSION) for m in AWS_SDK_MODULES),
+    ],
+)
+
+
+def stamped(folder: Path, version: str) -> bool:
+    stamp = folder / ".installed"
+    return stamp.is_file() and stamp.read_text().strip() == version
+
+
+def _stamp(folder: Path, version: str) -> None:
+    (folder / ".installed").write_text(version + "\n")
+
+
+def _run(
+    cmd: list[str], what: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> str:
+    try:
+        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise StackError(f"{what}: {cmd[0]} is not installed") from exc
+    if done.returncode != 0:
+        out = (done.stdout + done.stderr).strip()
+        if re.search(
+            r"Could not (transfer|resolve)|UnknownHost|Connection (refused|timed out)|"
+            r"dial tcp|no such host|i/o timeout|Temporary failure resolving",
+            out,
+        ):
+            raise StackError(
+                f"{what} failed: the package registry is unreachable ({_last_error(out)}); "
+                "check the network or proxy settings and run `make up` again"
+            )
+        raise StackError(f"{what} failed (exit {done.returncode}): {_last_error(out)}")
+    return done.stdout
+
+
+def _last_error(out: str) -> str:
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "ERROR" in ln or "error" in ln.lower()]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def require_command(name: str, hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(f"{name} is not installed; {hint}")
+    return path
+
+
+def ensure_apt(binary: str, packages: tuple[str, ...]) -> None:
+    """Install Debian packages when ``binary`` is missing (root only; apt-get update on failure)."""
+    if shutil.which(binary) or Path("/usr/sbin", binary).exists():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise StackError(
+            f"{binary} is not installed; run: sudo apt-get install -y {' '.join(packages)}"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+    with _apt_lock:
+        try:
+            _run(cmd, f"apt-get install {' '.join(packages)}", env=env)
+        except StackError:
+            _run(["apt-get", "update", "-q"], "apt-get update", env=env)
+            _run(cmd, f"apt-get install {' '.join(packages)}", env=env)
+
+
+def ensure_java() -> None:
+    ensure_apt("java", ("openjdk-17-jre-headless",))
+
+
+def ensure_maven() -> None:
+    ensure_apt("mvn", ("maven",))
+
+
+def _mvn_copy(layout: Layout, name: str, pom: str, target: Path) -> list[tuple[str, str]]:
+    """Collect a pom's runtime closure into ``target``; returns (artifactId, file name) pairs."""
+    ensure_java()
+    ensure_maven()
+    work = layout.tools / "poms" / name
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_text(pom)
+    staging = work / "jars"
+    shutil.rmtree(staging, ignore_errors=True)
+    listing = work / "deps.txt"
+    cmd = [
+        "mvn", "-B", "-q", "-f", str(work / "pom.xml"),
+        "dependency:copy-dependencies", "dependency:list",
+        "-DincludeScope=runtime", f"-DoutputDirectory={staging}", f"-DoutputFile={listing}",
+    ]  # fmt: skip
+    with _mvn_lock:
+        _run(cmd, f"Maven download of the {name}")
+    artifacts = []
+    for line in listing.read_text().splitlines():
+        # "group:artifact:type[:classifier]:version:scope", maybe followed by " -- module x"
+        parts = line.strip().split(" ")[0].split(":")
+        if len(parts) in (5, 6):
+            artifact, version = parts[1], parts[-2]
+            classifier = f"-{parts[3]}" if len(parts) == 6 else ""
+            artifacts.append((artifact, f"{artifact}-{version}{classifier}.jar"))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return artifacts
+
+
+def install_kafka(layout: Layout) -> Path:
+    version = f"kafka {KAFKA_VERSION} log4j2 {LOG4J2_VERSION} slf4j {SLF4J_VERSION}"
+    if not stamped(layout.kafka_lib, version):
+        _mvn_copy(layout, "kafka-jars", KAFKA_POM, layout.kafka_lib)
+        _stamp(layout.kafka_lib, version)
+    return layout.kafka_lib
+
+
+def pyspark_jars_dir() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent / "jars"
+
+
+def install_spark_jars(layout: Layout) -> Path:
+    """Kafka connector + hadoop-aws + the AWS SDK modules, minus what pyspark already ships."""
+    version = f"spark {SPARK_VERSION} hadoop-aws {HADOOP_VERSION} sdk {AWS_SDK_VERSION}"
+    if stamped(layout.spark_jars, version):
+        return layout.spark_jars
+    artifacts = _mvn_copy(layout, "spark-jars", SPARK_POM, layout.spark_jars)
+    bundled = [p.name for p in pyspark_jars_dir().glob("*.jar")]
+    for artifact, filename in artifacts:
+        pattern = re.compile(rf"^{re.escape(artifact)}-\d")
+        if any(pattern.match(name) for name in bundled):
+            (layout.spark_jars / filename).unlink(missing_ok=True)
+    _stamp(layout.spark_jars, version)
+    return layout.spark_jars
+
+
+def versitygw_binary(layout: Layout) -> Path:
+    return layout.bin / "versitygw"
+
+
+def install_versitygw(layout: Layout) -> Path:
+    binary = versitygw_binary(layout)
+    if binary.is_file() and stamped(layout.bin, f"versitygw {VERSITYGW_VERSION}"):
+        return binary
+    go = require_command(
+        "go",
+        "Go is needed once to build versitygw: install Go 1.24+ from https://go.dev/dl "
+        "(put it on PATH) and run `make up` again",
+    )
+    layout.bin.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOBIN": str(layout.bin)}
+    module = f"github.com/versity/versitygw/cmd/versitygw@{VERSITYGW_VERSION}"
+    _run([go, "install", module], f"go install {module}", env=env)
+    _stamp(layout.bin, f"versitygw {VERSITYGW_VERSION}")
+    return binary

@@ -1,0 +1,207 @@
+"""Apache Kafka in KRaft mode: one combined broker+controller node from Maven Central jars."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import subprocess
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from contract import DATA_STREAMS, KAFKA_TOPICS
+from stack.errors import StackError
+from stack.install import ensure_java, install_kafka, require_command
+from stack.layout import Layout
+from stack.process import Supervised, require_free
+
+HOST = "127.0.0.1"
+DATA_TOPIC_PARTITIONS = 6
+OTHER_TOPIC_PARTITIONS = 3
+
+_LOG4J2 = """\
+status = warn
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = WARN
+"""
+
+_quiet = logging.getLogger("stack.kafka.librdkafka")
+_quiet.setLevel(logging.CRITICAL)  # the probe expects "connection refused" while Kafka starts
+
+
+def topic_partitions() -> dict[str, int]:
+    """Every contract topic and its partition count (data streams get more for parallelism)."""
+    data = {s.kafka_topic for s in DATA_STREAMS}
+    return {t: DATA_TOPIC_PARTITIONS if t in data else OTHER_TOPIC_PARTITIONS for t in KAFKA_TOPICS}
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient(
+        {"bootstrap.servers": bootstrap, "logger": _quiet, "socket.timeout.ms": 3000}
+    )
+
+
+def create_topics(
+    bootstrap: str, partitions: Mapping[str, int], timeout: float = 30.0
+) -> list[str]:
+    """Create the missing topics; returns the ones created (idempotent)."""
+    client = admin(bootstrap)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    wanted = [NewTopic(t, n, 1) for t, n in partitions.items() if t not in existing]
+    if not wanted:
+        return []
+    created = []
+    for topic, future in client.create_topics(wanted, request_timeout=timeout).items():
+        try:
+            future.result(timeout)
+            created.append(topic)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise StackError(
+                    f"could not create Kafka topic {topic}: {exc.args[0].str()}"
+                ) from exc
+    return created
+
+
+def _cluster_id() -> str:
+    while True:  # Kafka refuses ids starting with "-" (they look like options)
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
+class KafkaBroker:
+    """One KRaft node with its own properties, log dirs, log and pid under ``layout``."""
+
+    def __init__(self, layout: Layout, port: int, controller_port: int, heap: str = "1g") -> None:
+        self.layout = layout
+        self.port = port
+        self.controller_port = controller_port
+        self.heap = heap
+        self.config_file = layout.config / "kafka-server.properties"
+        self.log4j_file = layout.config / "kafka-log4j2.properties"
+        self.data_dir = layout.data / "kafka"
+        self.proc = Supervised(
+            "kafka", layout.run / "kafka.pid", layout.logs / "kafka.log", str(self.config_file)
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
+    @property
+    def log_file(self) -> Path:
+        return self.proc.log_file
+
+    def install(self) -> None:
+        install_kafka(self.layout)
+
+    def _classpath(self) -> str:
+        return str(self.layout.kafka_lib / "*")
+
+    def prepare(self) -> None:
+        self.layout.config.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@{HOST}:{self.controller_port}",
+                    f"listeners=PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://{HOST}:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=3",
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "",
+                ]
+            )
+        )
+        self.log4j_file.write_text(_LOG4J2)
+        if not (self.data_dir / "meta.properties").is_file():
+            self._format()
+
+    def _format(self) -> None:
+        java = require_command("java", "run: apt-get install -y openjdk-17-jre-headless")
+        cid_file = self.layout.config / "kafka-cluster-id"
+        if not cid_file.is_file():
+            cid_file.write_text(_cluster_id())
+        cmd = [
+            java, "-cp", self._classpath(), f"-Dlog4j2.configurationFile={self.log4j_file}",
+            "kafka.tools.StorageTool", "format", "-t", cid_file.read_text().strip(),
+            "-c", str(self.config_file), "--ignore-formatted",
+        ]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise StackError(
+                f"formatting Kafka storage failed: {(done.stderr or done.stdout).strip()[-300:]}"
+            )
+
+    def command(self) -> list[str]:
+        return [
+            require_command("java", "run: apt-get install -y openjdk-17-jre-headless"),
+            "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={self.log4j_file}",
+            f"-Dkafka.logs.dir={self.layout.logs}",
+            "-cp", self._classpath(), "kafka.Kafka", str(self.config_file),
+        ]  # fmt: skip
+
+    def healthy(self) -> bool:
+        try:
+            admin(self.bootstrap).list_topics(timeout=2.0)
+        except KafkaException:
+            return False
+        return True
+
+    def start(self, timeout: float = 90.0) -> None:
+        if self.pid is not None:
+            self.proc.wait_ready(self.healthy, timeout, "run `make down` and `make up`")
+            return
+        ensure_java()
+        require_free(self.port, "Kafka", "KAFKA_PORT")
+        require_free(self.controller_port, "Kafka controller", "KAFKA_CONTROLLER_PORT")
+        self.prepare()
+        self.proc.launch(self.command(), cwd=self.layout.root)
+        self.proc.wait_ready(self.healthy, timeout, "fix the cause and run `make up` again")
+
+    def create_topics(self, partitions: Mapping[str, int] | None = None) -> list[str]:
+        return create_topics(self.bootstrap, partitions or topic_partitions())
+
+    def topics(self) -> Iterable[str]:
+        return admin(self.bootstrap).list_topics(timeout=10).topics.keys()
+
+    def stop(self) -> bool:
+        return self.proc.stop(60.0)  # a controlled shutdown flushes and closes the logs
+
+    def kill(self) -> bool:
+        return self.proc.kill()
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "KAFKA_PORT": str(self.port),
+                "KAFKA_CONTROLLER_PORT": str(self.controller_port)}  # fmt: skip

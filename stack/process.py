@@ -1,0 +1,163 @@
+"""Detached server processes: start in their own session, pid files, graceful stop, log tails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+from stack.errors import StackError
+
+
+def port_owner(port: int) -> str | None:
+    """Describe the process listening on ``port`` ("mosquitto (pid 123)"), if it can be seen."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:
+                return "another process"
+            try:
+                return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+            except psutil.Error:
+                return f"pid {conn.pid}"
+    return None
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (for throwaway test instances)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def require_free(port: int, what: str, env_key: str) -> None:
+    if port_free(port):
+        return
+    owner = port_owner(port) or "another process"
+    raise StackError(
+        f"{what} port {port} is already in use by {owner}; stop it, or choose another port "
+        f"with {env_key}=<port>"
+    )
+
+
+def log_tail(path: Path, lines: int = 3) -> str:
+    """The last non-empty lines of a log, joined on one line."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 8192))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])
+
+
+class Supervised:
+    """One server process known by its pid file; ``marker`` (a config path) tells it apart."""
+
+    def __init__(self, name: str, pid_file: Path, log_file: Path, marker: str) -> None:
+        self.name = name
+        self.pid_file = pid_file
+        self.log_file = log_file
+        self.marker = marker
+        self._child: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the running server, or None (a stale pid file is ignored)."""
+        if self._child is not None:
+            self._child.poll()  # reap our own child if it died, so it is not a zombie
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            if not any(self.marker in part for part in proc.cmdline()):
+                return None
+        except (OSError, ValueError, psutil.Error):
+            return None
+        return pid
+
+    def launch(self, cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> int:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(
+                f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode()
+            )
+            log.flush()
+            self._child = subprocess.Popen(
+                list(cmd),
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives `stack up` and its terminal
+                close_fds=True,
+            )
+        self.pid_file.write_text(f"{self._child.pid}\n")
+        return self._child.pid
+
+    def wait_ready(self, probe: Callable[[], bool], timeout: float, hint: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if probe():
+                return
+            if self.pid is None:
+                code = self._child.poll() if self._child is not None else None
+                raise StackError(
+                    f"{self.name} died on start (exit code {code}); read {self.log_file}: "
+                    f"{log_tail(self.log_file)}; {hint}"
+                )
+            time.sleep(0.25)
+        raise StackError(
+            f"{self.name} did not answer within {timeout:.0f} s; read {self.log_file}: "
+            f"{log_tail(self.log_file)}; {hint}"
+        )
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """SIGTERM, wait up to ``timeout`` for a clean shutdown, then SIGKILL. True if it ran."""
+        return self._signal(signal.SIGTERM, timeout)
+
+    def kill(self) -> bool:
+        return self._signal(signal.SIGKILL, 10.0)
+
+    def _signal(self, sig: signal.Signals, timeout: float) -> bool:
+        pid = self.pid
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        proc = psutil.Process(pid)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if self._child is not None:
+            self._child.poll()
+        self.pid_file.unlink(missing_ok=True)
+        return True
