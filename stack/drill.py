@@ -45,7 +45,10 @@ def private_servers(home: Path, env: Mapping[str, str]) -> Iterator[Servers]:
     """A Mosquitto and a Kafka broker of the drill's own, on free ports, removed afterwards."""
     from stack.private import private_kafka, private_mosquitto
 
-    with private_mosquitto(home / "mosquitto", env) as mqtt, private_kafka(home / "kafka") as kafka:
+    with (
+        private_mosquitto(home / "mosquitto", env) as mqtt,
+        private_kafka(home / "kafka", env) as kafka,
+    ):
         yield Servers(mosquitto=mqtt, kafka=kafka, env={**mqtt.env, **kafka.env})
 
 
