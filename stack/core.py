@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from stack.credentials import Credentials
-from stack.env import load_env, write_env_file
+from stack.env import load_env, read_env_file, write_env_file
 from stack.errors import StackError
 from stack.install import install_spark_jars
 from stack.kafka import KafkaBroker
 from stack.mosquitto import Mosquitto
+from stack.process import require_free
 from stack.progress import Progress
 from stack.s3 import S3Server
 from stack.settings import StackSettings
@@ -54,36 +58,75 @@ class Services:
         }
 
 
-def _bring_up(name: str, server, progress: Progress) -> None:
-    if server.healthy():
-        progress.say(name, f"already running (pid {server.pid}), healthy")
-        return
-    with progress.step(name, "installing (first time only)"):
-        server.install()
+def _bring_up(name: str, server, progress: Progress, installed: threading.Event) -> None:
+    try:
+        if server.healthy():
+            progress.say(name, f"already running (pid {server.pid}), healthy")
+            return
+        with progress.step(name, "installing (first time only)"):
+            server.install()
+    finally:
+        installed.set()
     with progress.step(name, "starting"):
         server.start()
+
+
+def _preflight(services: Services) -> None:
+    """Fail before starting anything when a port a stopped server needs is taken."""
+    s = services.settings
+    checks = [
+        (services.mosquitto, [(s.mqtt_port, "MQTT", "MQTT_PORT"),
+                              (s.mqtt_tls_port, "MQTT TLS", "MQTT_TLS_PORT")]),
+        (services.kafka, [(s.kafka_port, "Kafka", "KAFKA_PORT"),
+                          (s.kafka_controller_port, "Kafka controller", "KAFKA_CONTROLLER_PORT")]),
+        (services.s3, [(s.s3_port, "S3", "S3_PORT")]),
+    ]  # fmt: skip
+    for server, ports in checks:
+        if server.pid is None:
+            for port, what, key in ports:
+                require_free(port, what, key)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """One `stack up` at a time per state folder (parallel test sessions call it too)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def up(progress: bool = True, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Install what is missing, start what is not running, create topics and bucket; write .env."""
     services = Services.build(env)
-    report = Progress(enabled=progress)
+    with _exclusive(services.settings.layout.run / "stack.lock"):
+        return _up(services, Progress(enabled=progress))
+
+
+def _up(services: Services, report: Progress) -> dict[str, str]:
+    _preflight(services)
+
+    kafka_installed = threading.Event()
 
     def mosquitto() -> None:
-        _bring_up("mosquitto", services.mosquitto, report)
+        _bring_up("mosquitto", services.mosquitto, report, threading.Event())
 
     def kafka() -> None:
-        _bring_up("kafka", services.kafka, report)
+        _bring_up("kafka", services.kafka, report, kafka_installed)
         created = services.kafka.create_topics()
         if created:
             report.say("kafka", f"created topics {', '.join(sorted(created))}")
 
     def s3() -> None:
-        _bring_up("s3", services.s3, report)
+        _bring_up("s3", services.s3, report, threading.Event())
         if services.s3.ensure_bucket(services.settings.bucket):
             report.say("s3", f"created bucket {services.settings.bucket}")
 
     def spark() -> None:
+        kafka_installed.wait()  # Kafka's jars first: the broker is on the critical path
         with report.step("spark", "collecting Spark jars (first time only)"):
             install_spark_jars(services.settings.layout)
 
@@ -92,7 +135,10 @@ def up(progress: bool = True, env: Mapping[str, str] | None = None) -> dict[str,
     finally:
         report.close()
     values = services.env()
-    write_env_file(services.settings.env_file, values, ENV_HEADER)
+    env_path = services.settings.env_file
+    current = read_env_file(env_path)
+    if any(current.get(k) != v for k, v in values.items()):  # rewrite only on change
+        write_env_file(env_path, values, ENV_HEADER)
     report.say("stack", f"ready in {_elapsed(report):.1f} s; wrote {services.settings.env_file}")
     return values
 

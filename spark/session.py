@@ -1,0 +1,119 @@
+"""The one place that builds a SparkSession: local jars for Kafka and s3a, wired from `.env`.
+
+Every job, test and report calls :func:`build_session`; nothing downloads packages at run time
+(`spark.jars` lists the local files `make up` collected). ``SPARK_MASTER`` sends the same job to
+a cluster; :func:`submit_args` gives the matching ``spark-submit`` arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stack.errors import StackError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFAULT_MASTER = "local[2]"
+DEFAULT_SHUFFLE_PARTITIONS = "4"
+
+
+def spark_jars(env: Mapping[str, str]) -> list[str]:
+    """The local jar files for the Kafka connector and s3a, sorted."""
+    folder = env.get("SPARK_JARS_DIR")
+    jars = sorted(str(p) for p in Path(folder).glob("*.jar")) if folder else []
+    if not jars:
+        raise StackError(
+            f"no Spark jars in SPARK_JARS_DIR={folder or '(unset)'}; run `make up` to collect them"
+        )
+    return jars
+
+
+def s3a_conf(env: Mapping[str, str]) -> dict[str, str]:
+    """Hadoop s3a keys for the local S3 server: path-style, fixed region, plain keys."""
+    endpoint = env.get("S3_ENDPOINT_URL", "")
+    missing = [
+        k
+        for k in ("S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        if not env.get(k)
+    ]
+    if missing:
+        raise StackError(f"{', '.join(missing)} not set; run `make up` (it writes .env)")
+    return {
+        "spark.hadoop.fs.s3a.endpoint": endpoint,
+        "spark.hadoop.fs.s3a.endpoint.region": env.get("AWS_REGION", "us-east-1"),
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+        ),
+        "spark.hadoop.fs.s3a.access.key": env["AWS_ACCESS_KEY_ID"],
+        "spark.hadoop.fs.s3a.secret.key": env["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def session_conf(
+    app_name: str,
+    env: Mapping[str, str],
+    master: str | None = None,
+    extra_conf: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Every Spark setting of a session (pure: no JVM), ``extra_conf`` winning."""
+    master = master or env.get("SPARK_MASTER") or DEFAULT_MASTER
+    conf = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.jars": ",".join(spark_jars(env)),
+        "spark.sql.shuffle.partitions": env.get(
+            "SPARK_SHUFFLE_PARTITIONS", DEFAULT_SHUFFLE_PARTITIONS
+        ),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": env.get("SPARK_DRIVER_MEMORY", "1g"),
+        "spark.ui.port": env.get("SPARK_UI_PORT", "4040"),
+        "spark.ui.enabled": env.get("SPARK_UI_ENABLED", "true"),
+        "spark.ui.showConsoleProgress": "false",
+        **s3a_conf(env),
+    }
+    if master.startswith("local"):
+        # The host name may resolve to a non-loopback address; keep everything on 127.0.0.1.
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    conf.update(extra_conf or {})
+    return conf
+
+
+def build_session(
+    app_name: str,
+    env: Mapping[str, str],
+    master: str | None = None,
+    extra_conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Build (or return the process's existing) SparkSession wired for Kafka and s3a."""
+    conf = session_conf(app_name, env, master, extra_conf)
+    # Read by the JVM launcher, so it must be in this process's environment before the JVM starts.
+    os.environ.setdefault("SPARK_LOCAL_IP", env.get("SPARK_LOCAL_IP", "127.0.0.1"))
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(env.get("SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def submit_args(env: Mapping[str, str], extra_conf: Mapping[str, str] | None = None) -> list[str]:
+    """``spark-submit`` arguments (``--jars``, ``--conf``) to run a job on a cluster.
+
+    The jar paths must exist on every node (mount SPARK_JARS_DIR at the same path).
+    """
+    args = ["--jars", ",".join(spark_jars(env))]
+    conf = {**s3a_conf(env), "spark.sql.session.timeZone": "UTC", **(extra_conf or {})}
+    for key, value in conf.items():
+        args += ["--conf", f"{key}={value}"]
+    return args
