@@ -1,0 +1,159 @@
+"""Settings of the streaming job: built once from ``.env``/environment and flags, validated."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from contract import ALL_STREAMS, DATA_STREAMS, STREAMS, Stream
+from stack.env import REPO_ROOT
+from stack.errors import StackError
+
+INTERVAL_RE = re.compile(
+    r"^\s*(\d+(\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$"
+)
+_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
+DEFAULT_CHECKPOINT = REPO_ROOT / ".cityfleet" / "checkpoints" / "stream"
+
+
+def interval(text: str, flag: str) -> str:
+    """'10 seconds', '10s', '2 minutes' → Spark's form ('10 seconds'); StackError otherwise."""
+    m = INTERVAL_RE.match(text)
+    if not m:
+        raise StackError(
+            f"{flag} {text!r}: expected a duration such as '10 seconds', '500 ms' or '10 minutes'",
+            exit_code=2,
+        )
+    unit = m.group(3)
+    unit = _UNITS.get(unit, unit if unit.endswith("s") else unit + "s")
+    unit = {"secs": "seconds", "mins": "minutes"}.get(unit, unit)
+    return f"{m.group(1)} {unit}"
+
+
+def output_root(env: Mapping[str, str], given: str | None) -> str:
+    if given:
+        return given.rstrip("/") + "/"
+    bucket = env.get("S3_BUCKET")
+    if not bucket:
+        raise StackError(
+            "S3_BUCKET is not set: run `make up` (it writes .env) or pass --output-root",
+            exit_code=2,
+        )
+    return f"s3a://{bucket}/"
+
+
+def select_streams(names: str) -> tuple[Stream, ...]:
+    """'all' (with device_status), 'data' (the five data streams) or a list of names/topics."""
+    if names == "data":
+        return DATA_STREAMS
+    if names == "all":
+        return ALL_STREAMS
+    by_topic = {s.kafka_topic: s for s in ALL_STREAMS}
+    chosen = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        stream = STREAMS.get(name) or by_topic.get(name)
+        if stream is None:
+            known = ", ".join(s.name for s in ALL_STREAMS)
+            raise StackError(f"--streams: unknown stream {name!r} (known: {known})", exit_code=2)
+        chosen.append(stream)
+    return tuple(chosen)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    bootstrap_servers: str
+    streams: tuple[Stream, ...]
+    topic_prefix: str
+    output_root: str
+    checkpoint: str
+    trigger: str
+    watermark: str
+    available_now: bool
+    starting_offsets: str
+    max_offsets_per_trigger: int | None
+    shuffle_partitions: int
+    master: str | None
+
+    def topic(self, stream: Stream) -> str:
+        return f"{self.topic_prefix}{stream.kafka_topic}"
+
+    def stream_checkpoint(self, stream: Stream) -> str:
+        return f"{self.checkpoint.rstrip('/')}/{stream.kafka_topic}"
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, env: Mapping[str, str]) -> StreamSettings:
+        bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            raise StackError(
+                "KAFKA_BOOTSTRAP_SERVERS is not set: run `make up` (it writes .env)", exit_code=2
+            )
+        checkpoint = args.checkpoint or str(DEFAULT_CHECKPOINT)
+        if "://" not in checkpoint:
+            checkpoint = str(Path(checkpoint).resolve())
+        if args.starting_offsets not in ("earliest", "latest"):
+            raise StackError(
+                f"--starting-offsets {args.starting_offsets!r}: use earliest or latest",
+                exit_code=2,
+            )
+        return cls(
+            bootstrap_servers=bootstrap,
+            streams=select_streams(args.streams),
+            topic_prefix=args.topic_prefix,
+            output_root=output_root(env, args.output_root),
+            checkpoint=checkpoint,
+            trigger=interval(args.trigger, "--trigger"),
+            watermark=interval(args.watermark, "--watermark"),
+            available_now=args.available_now,
+            starting_offsets=args.starting_offsets,
+            max_offsets_per_trigger=args.max_offsets_per_trigger,
+            shuffle_partitions=args.shuffle_partitions,
+            master=args.master,
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--streams",
+        default="data",
+        help="'data' (the five data streams, default), 'all' (adds device_status) "
+        "or a comma-separated list of stream names or topics",
+    )
+    parser.add_argument(
+        "--topic-prefix",
+        default="",
+        help="read <prefix><topic> instead of <topic>; tables keep the contract topic name",
+    )
+    parser.add_argument("--output-root", help="lake root (default s3a://$S3_BUCKET/)")
+    parser.add_argument(
+        "--checkpoint",
+        help=f"checkpoint root, one folder per topic (default {DEFAULT_CHECKPOINT})",
+    )
+    parser.add_argument("--trigger", default="10 seconds", help="micro-batch interval")
+    parser.add_argument(
+        "--watermark",
+        default="10 minutes",
+        help="how late (event time) a row may be and still be deduplicated into silver",
+    )
+    parser.add_argument(
+        "--available-now",
+        action="store_true",
+        help="process what is in Kafka now, then exit (tests, demos, backfills)",
+    )
+    parser.add_argument(
+        "--starting-offsets",
+        default="earliest",
+        help="where a NEW checkpoint starts: earliest (default) or latest",
+    )
+    parser.add_argument(
+        "--max-offsets-per-trigger", type=int, help="cap on records per micro-batch per topic"
+    )
+    parser.add_argument(
+        "--shuffle-partitions",
+        type=int,
+        default=2,
+        help="state partitions of the dedup (fixed once a checkpoint exists)",
+    )
+    parser.add_argument("--master", help="Spark master (default: local[2] or spark-submit's)")
