@@ -45,11 +45,11 @@ def mqtt_connect(
     )
     if username is not None:
         client.username_pw_set(username, password)
-    if ca_file is not None:
-        client.tls_set(ca_certs=str(ca_file))
     result: list[mqtt.ReasonCode] = []
     client.on_connect = lambda _c, _u, _f, code, _p: result.append(code)
     try:
+        if ca_file is not None:
+            client.tls_set(ca_certs=str(ca_file))  # raises OSError when the CA file is missing
         client.connect(host, port, keepalive=10)
         deadline = time.monotonic() + timeout
         while not result and time.monotonic() < deadline:
