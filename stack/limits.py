@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 
@@ -11,21 +12,22 @@ WANTED_NOFILE = 1_048_576
 
 
 def raise_nofile(wanted: int = WANTED_NOFILE) -> int:
-    """Raise this process's soft RLIMIT_NOFILE as far as allowed (up to ``wanted``).
+    """Raise this process's RLIMIT_NOFILE towards ``wanted``; returns the new soft limit.
 
-    Returns the new soft limit. Root may also raise the hard limit; others stop at it.
-    Children started afterwards inherit the limit, which is how the servers get it.
+    Root (with CAP_SYS_RESOURCE) may lift the hard limit too; otherwise the soft limit stops
+    at the hard one (containers often cap it, e.g. at 20,000). Children started afterwards
+    inherit the limit, which is how the servers get it.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else max(soft, min(wanted, hard))
-    if target <= soft:
+    if soft >= wanted or soft == resource.RLIM_INFINITY:
         return soft
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(wanted, hard)))
+        return wanted
+    ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(hard, target)))
-    except (ValueError, OSError):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(target, hard), hard))
-        except (ValueError, OSError) as exc:
-            log.warning("could not raise the open-file limit above %d: %s", soft, exc)
-            return soft
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("could not raise the open-file limit above %d: %s", soft, exc)
+        return soft
+    return ceiling
