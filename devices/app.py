@@ -106,6 +106,7 @@ def _live(loaded, options, env, state, speed, console: Console, stopping) -> int
         print(f"error: {exc}", file=sys.stderr)
         return 2
     net = MqttNetwork(settings, loaded.scenario, seed=loaded.scenario.seed)
+    net.reboot_scale = 1 / speed if speed else 0.01
     needs_s3 = any(c.snapshots == "s3" for c in loaded.scenario.cameras)
     uploader = Uploader.from_env(env) if needs_s3 else None
     fleet = build(loaded, net, state, start=options.start, shard=options.shard, uploader=uploader)
