@@ -26,6 +26,12 @@ def path_exists(spark: SparkSession, path: str) -> bool:
     return bool(fs.exists(hpath))
 
 
+def make_dirs(spark: SparkSession, path: str) -> None:
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).mkdirs(hpath)  # type: ignore[attr-defined]
+
+
 def table_name(stream: Stream) -> str:
     return f"{DATABASE}.{stream.kafka_topic}"
 
@@ -39,12 +45,12 @@ def register_silver(
     for stream in streams:
         location = f"{root.rstrip('/')}/silver/{stream.kafka_topic}"
         name = table_name(stream)
+        make_dirs(spark, location)  # an empty table is fine; a missing folder is an error
         spark.sql(
             f"CREATE TABLE IF NOT EXISTS {name} ({ddl(silver_schema(stream))}) USING parquet "
             f"PARTITIONED BY ({', '.join(PARTITION_COLUMNS)}) LOCATION '{location}'"
         )
-        if path_exists(spark, location):  # no folder yet: the table is simply empty
-            spark.sql(f"ALTER TABLE {name} RECOVER PARTITIONS")
+        spark.sql(f"ALTER TABLE {name} RECOVER PARTITIONS")
         made.append(name)
     return made
 

@@ -1,0 +1,1 @@
+"""Batch reports over silver: each a small module with pure DataFrame transforms."""

@@ -1,0 +1,80 @@
+"""Journeys: one row per vehicle trip: distance, duration, speeds, fuel used, stops."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from spark.reports import svg
+
+NAME = "journeys"
+TITLE = "Journeys"
+STOP_KMH = 2.0
+"""A vehicle below this speed counts as stopped; a stop is a run of stopped readings."""
+
+
+def build(vehicle: DataFrame) -> DataFrame:
+    by_trip = Window.partitionBy("device_id", "trip_id").orderBy("timestamp", "seq")
+    flagged = vehicle.withColumn("_stopped", F.col("speed_kmh") < STOP_KMH).withColumn(
+        "_prev_stopped", F.lag("_stopped").over(by_trip)
+    )
+    starts_stop = F.col("_stopped") & ~F.coalesce(F.col("_prev_stopped"), F.lit(False))
+    return (
+        flagged.groupBy("device_id", "trip_id")
+        .agg(
+            F.first("route_id").alias("route_id"),
+            F.first("vehicle_type").alias("vehicle_type"),
+            F.min("timestamp").alias("start"),
+            F.max("timestamp").alias("end"),
+            (F.max("distance_km") - F.min("distance_km")).alias("distance_km"),
+            F.avg("speed_kmh").alias("avg_speed_kmh"),
+            F.max("speed_kmh").alias("max_speed_kmh"),
+            (
+                F.min_by("fuel_level_pct", F.struct("timestamp", "seq"))
+                - F.max_by("fuel_level_pct", F.struct("timestamp", "seq"))
+            ).alias("fuel_used_pct"),
+            F.sum(starts_stop.cast("int")).alias("stops"),
+            F.count("*").alias("readings"),
+        )
+        .withColumn("duration_min", (F.unix_timestamp("end") - F.unix_timestamp("start")) / 60.0)
+        .orderBy("device_id", "start")
+    )
+
+
+def summary(rows: list[dict]) -> list[str]:
+    if not rows:
+        return ["journeys: no vehicle data"]
+    km = sum(r["distance_km"] or 0 for r in rows)
+    longest = max(rows, key=lambda r: r["distance_km"] or 0)
+    return [
+        f"journeys: {len(rows)} trips, {km:,.1f} km in total; longest {longest['trip_id']} "
+        f"({longest['device_id']}): {longest['distance_km']:.1f} km in "
+        f"{longest['duration_min']:.0f} min, avg {longest['avg_speed_kmh']:.0f} km/h"
+    ]
+
+
+def html(rows: list[dict], positions: dict[str, list[tuple[float, float]]]) -> str:
+    head = (
+        "<tr><th>device</th><th>trip</th><th>route</th><th>km</th><th>min</th>"
+        "<th>avg km/h</th><th>max km/h</th><th>fuel %</th><th>stops</th></tr>"
+    )
+    body = "".join(
+        f"<tr><td>{r['device_id']}</td><td>{r['trip_id']}</td><td>{r['route_id']}</td>"
+        f"<td>{r['distance_km']:.1f}</td><td>{r['duration_min']:.0f}</td>"
+        f"<td>{r['avg_speed_kmh']:.0f}</td><td>{r['max_speed_kmh']:.0f}</td>"
+        f"<td>{(r['fuel_used_pct'] or 0):.1f}</td><td>{r['stops']}</td></tr>"
+        for r in rows[:200]
+    )
+    return svg.route_map(positions, title="Vehicle routes (GPS)") + f"<table>{head}{body}</table>"
+
+
+def positions(gps: DataFrame, per_device: int = 1500) -> DataFrame:
+    """GPS fixes thinned to about ``per_device`` points per device, in time order."""
+    w = Window.partitionBy("device_id")
+    return (
+        gps.select("device_id", "seq", "longitude", "latitude")
+        .withColumn("_n", F.count("*").over(w))
+        .where((F.col("seq") % F.greatest(F.lit(1), F.ceil(F.col("_n") / per_device))) == 0)
+        .orderBy("device_id", "seq")
+        .drop("_n")
+    )
