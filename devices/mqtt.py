@@ -9,6 +9,7 @@ paho has re-sent what was in flight, so a subscriber sees each device's seq in o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import selectors
@@ -212,10 +213,8 @@ class MqttNetwork:
         self.sel.register(sock, READ, conn)
 
     def _on_socket_close(self, client: mqtt.Client, conn: Conn, sock: socket.socket) -> None:
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(sock)
-        except (KeyError, ValueError):
-            pass
         self.writers.discard(conn)
         conn.sock = None
 
@@ -283,10 +282,8 @@ class MqttNetwork:
         conn = self.links[device_id].conn
         conn.down_until = time.monotonic() + downtime_s * self.reboot_scale
         if conn.sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     # ----- the loop
     def poll(self, timeout: float) -> None:
@@ -355,7 +352,8 @@ class MqttNetwork:
         for conn in self.conns:
             if conn.connected:
                 for link in conn.devices:
-                    self._publish(conn, status_topic(link.device_id), self._status(link.device_id, "offline"), 1, True)  # fmt: skip
+                    topic = status_topic(link.device_id)
+                    self._publish(conn, topic, self._status(link.device_id, "offline"), 1, True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.unacked > left:
             self.poll(0.05)

@@ -18,7 +18,8 @@ from devices.scenario import RouteSpec, StreamIntervals, VehicleModel
 from devices.world import World
 
 KMH = 1 / 3.6
-BRAKE = 2.0  # m/s², comfortable service braking
+BRAKE = 1.5  # m/s², the comfortable deceleration drivers plan with
+MAX_BRAKE = 3.0  # m/s², what they use when the plan runs late (discrete steps)
 ACCEL = {"car": 1.6, "van": 1.2, "truck": 0.6, "bus": 0.7, "motorcycle": 2.5, "emergency": 2.0}
 TYPE_LIMIT_KMH = {"truck": 90.0, "bus": 100.0}  # UK HGV limiters: 56 mph, coaches 62 mph
 # (consumption per 100 km at 100 km/h, tank or battery size): litres or kWh
@@ -166,9 +167,9 @@ def vehicle(dev: Device, model: VehicleModel, trip: Trip, world: World, cameras:
         scale *= world.density_factor(cell)
         d0 = d
         for _ in range(substeps):
-            target = min(profile.cap(d, scale), type_cap)
+            target = min(profile.cap(d + v * h, scale), type_cap)  # plan one step ahead
             dv = target - v
-            v_new = v + (min(dv, accel * h) if dv > 0 else max(dv, -BRAKE * h))
+            v_new = v + (min(dv, accel * h) if dv > 0 else max(dv, -MAX_BRAKE * h))
             d += (v + v_new) / 2 * h
             v = v_new
             if d >= route.length_m - 0.5:
