@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -50,7 +51,7 @@ def trip() -> list[dict]:
 
 def test_drives_the_whole_route_and_stops_at_the_destination(trip: list[dict]) -> None:
     coords = _geojson_line()
-    length_km = sum(_haversine(a, b) for a, b in zip(coords, coords[1:], strict=False)) / 1000
+    length_km = sum(_haversine(a, b) for a, b in itertools.pairwise(coords)) / 1000
     last = trip[-1]
     assert last["distance_km"] == pytest.approx(length_km, abs=0.01)
     assert last["speed_kmh"] == 0
@@ -70,7 +71,7 @@ def test_speed_follows_the_road(trip: list[dict]) -> None:
     urban = [p["speed_kmh"] for p in trip if p["distance_km"] < 3]
     assert max(urban) <= 64 * 1.1 + 0.1
     # Smooth: no change above the braking/acceleration limits (3 m/s² → 10.8 km/h per second).
-    steps = [abs(b - a) for a, b in zip(speeds, speeds[1:], strict=False)]
+    steps = [abs(b - a) for a, b in itertools.pairwise(speeds)]
     assert max(steps) <= 10.9
     hours = len(trip) / 3600
     assert 80 < trip[-1]["distance_km"] / hours < 112
@@ -88,7 +89,7 @@ def test_heading_comes_from_the_geometry(trip: list[dict]) -> None:
         return math.degrees(math.atan2(x, y)) % 360
 
     cum = [0.0]
-    for a, b in zip(coords, coords[1:], strict=False):
+    for a, b in itertools.pairwise(coords):
         cum.append(cum[-1] + _haversine(a, b))
     checked = 0
     for p in trip[10:-10:97]:
