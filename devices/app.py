@@ -89,6 +89,7 @@ def run_scenario(loaded: Loaded, options: Options) -> int:
             fleet.env, runner.NoNetwork(), fleet.until, fleet.done, speed,
             should_stop=lambda: stopping["flag"],
         )  # fmt: skip
+        fleet.hub.flush_late()
         out.flush()
         state.save(clean=True)
         if options.manifest:
@@ -138,6 +139,7 @@ def _live(loaded, options, env, state, speed, console: Console, stopping) -> int
             fleet.env, net, fleet.until, fleet.done, speed, tick, lambda: stopping["flag"]
         )
     finally:
+        fleet.hub.flush_late()
         if progress:
             progress.update("flushing: waiting for every PUBACK")
         unacked = net.close(timeout=60)

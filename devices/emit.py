@@ -92,6 +92,12 @@ class Hub:
     owns: Callable[[str], bool] = lambda _device_id: True
     year: int = 2026
     stats: Stats = field(default_factory=Stats)
+    late: dict[int, Callable[[object], None]] = field(default_factory=dict)
+    """Late deliveries not yet made; ``flush_late`` sends them when the run ends."""
+
+    def flush_late(self) -> None:
+        for deliver in list(self.late.values()):
+            deliver(None)
 
     def device(self, device_id: str) -> Device:
         return Device(self, device_id)
@@ -157,9 +163,12 @@ class Device:
             delay = rng.uniform(*f.late_delay_s)
 
             def deliver(_event: object) -> None:
+                if hub.late.pop(id(deliver), None) is None:
+                    return
                 for _ in range(copies):
                     hub.sink.send(self.id, topic, payload, qos)
 
+            hub.late[id(deliver)] = deliver
             hub.env.timeout(delay).callbacks.append(deliver)
             return
         for _ in range(copies):

@@ -25,6 +25,7 @@ def simulate(
         loaded, JsonLinesSink(lines.append), state or SeqState(), uploader=Uploader("cityfleet")
     )
     runner.run(fleet.env, runner.NoNetwork(), fleet.until, fleet.done, None)
+    fleet.hub.flush_late()
     return lines, fleet
 
 
