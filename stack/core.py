@@ -14,7 +14,7 @@ from pathlib import Path
 from stack.credentials import Credentials
 from stack.env import load_env, read_env_file, write_env_file
 from stack.errors import StackError
-from stack.install import install_spark_jars
+from stack.install import install_spark_jars, spark_jars_installed
 from stack.kafka import KafkaBroker
 from stack.mosquitto import Mosquitto
 from stack.process import require_free
@@ -63,8 +63,9 @@ def _bring_up(name: str, server, progress: Progress, installed: threading.Event)
         if server.healthy():
             progress.say(name, f"already running (pid {server.pid}), healthy")
             return
-        with progress.step(name, "installing (first time only)"):
-            server.install()
+        if not server.installed():
+            with progress.step(name, "installing (first time only)"):
+                server.install()
     finally:
         installed.set()
     with progress.step(name, "starting"):
@@ -127,8 +128,9 @@ def _up(services: Services, report: Progress) -> dict[str, str]:
 
     def spark() -> None:
         kafka_installed.wait()  # Kafka's jars first: the broker is on the critical path
-        with report.step("spark", "collecting Spark jars (first time only)"):
-            install_spark_jars(services.settings.layout)
+        if not spark_jars_installed(services.settings.layout):
+            with report.step("spark", "collecting Spark jars (first time only)"):
+                install_spark_jars(services.settings.layout)
 
     try:
         _run_all({"mosquitto": mosquitto, "kafka": kafka, "s3": s3, "spark": spark})
@@ -139,7 +141,7 @@ def _up(services: Services, report: Progress) -> dict[str, str]:
     current = read_env_file(env_path)
     if any(current.get(k) != v for k, v in values.items()):  # rewrite only on change
         write_env_file(env_path, values, ENV_HEADER)
-    report.say("stack", f"ready in {_elapsed(report):.1f} s; wrote {services.settings.env_file}")
+    report.say("stack", f"ready in {_elapsed(report):.1f} s; settings in {env_path}")
     return values
 
 

@@ -169,8 +169,25 @@ def _mvn_copy(layout: Layout, name: str, pom: str, target: Path) -> list[tuple[s
     return artifacts
 
 
+KAFKA_STAMP = f"kafka {KAFKA_VERSION} log4j2 {LOG4J2_VERSION} slf4j {SLF4J_VERSION}"
+SPARK_STAMP = f"spark {SPARK_VERSION} hadoop-aws {HADOOP_VERSION} sdk {AWS_SDK_VERSION}"
+VERSITYGW_STAMP = f"versitygw {VERSITYGW_VERSION}"
+
+
+def kafka_installed(layout: Layout) -> bool:
+    return stamped(layout.kafka_lib, KAFKA_STAMP)
+
+
+def spark_jars_installed(layout: Layout) -> bool:
+    return stamped(layout.spark_jars, SPARK_STAMP)
+
+
+def versitygw_installed(layout: Layout) -> bool:
+    return versitygw_binary(layout).is_file() and stamped(layout.bin, VERSITYGW_STAMP)
+
+
 def install_kafka(layout: Layout) -> Path:
-    version = f"kafka {KAFKA_VERSION} log4j2 {LOG4J2_VERSION} slf4j {SLF4J_VERSION}"
+    version = KAFKA_STAMP
     if not stamped(layout.kafka_lib, version):
         _mvn_copy(layout, "kafka-jars", KAFKA_POM, layout.kafka_lib)
         _stamp(layout.kafka_lib, version)
@@ -185,7 +202,7 @@ def pyspark_jars_dir() -> Path:
 
 def install_spark_jars(layout: Layout) -> Path:
     """Kafka connector + hadoop-aws + the AWS SDK modules, minus what pyspark already ships."""
-    version = f"spark {SPARK_VERSION} hadoop-aws {HADOOP_VERSION} sdk {AWS_SDK_VERSION}"
+    version = SPARK_STAMP
     if stamped(layout.spark_jars, version):
         return layout.spark_jars
     artifacts = _mvn_copy(layout, "spark-jars", SPARK_POM, layout.spark_jars)
@@ -204,7 +221,7 @@ def versitygw_binary(layout: Layout) -> Path:
 
 def install_versitygw(layout: Layout) -> Path:
     binary = versitygw_binary(layout)
-    if binary.is_file() and stamped(layout.bin, f"versitygw {VERSITYGW_VERSION}"):
+    if versitygw_installed(layout):
         return binary
     go = require_command(
         "go",
@@ -215,5 +232,5 @@ def install_versitygw(layout: Layout) -> Path:
     env = {**os.environ, "GOBIN": str(layout.bin)}
     module = f"github.com/versity/versitygw/cmd/versitygw@{VERSITYGW_VERSION}"
     _run([go, "install", module], f"go install {module}", env=env)
-    _stamp(layout.bin, f"versitygw {VERSITYGW_VERSION}")
+    _stamp(layout.bin, VERSITYGW_STAMP)
     return binary

@@ -14,9 +14,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from contract import DATA_STREAMS, KAFKA_TOPICS
 from stack.errors import StackError
-from stack.install import ensure_java, install_kafka, require_command
+from stack.install import ensure_java, install_kafka, kafka_installed, require_command
 from stack.layout import Layout
-from stack.process import Supervised, require_free
+from stack.process import Supervised, port_open, require_free
 
 HOST = "127.0.0.1"
 DATA_TOPIC_PARTITIONS = 6
@@ -110,6 +110,9 @@ class KafkaBroker:
     def log_file(self) -> Path:
         return self.proc.log_file
 
+    def installed(self) -> bool:
+        return kafka_installed(self.layout)
+
     def install(self) -> None:
         install_kafka(self.layout)
 
@@ -173,6 +176,8 @@ class KafkaBroker:
         ]  # fmt: skip
 
     def healthy(self) -> bool:
+        if not port_open(self.port):  # refused: no need to wait out the metadata timeout
+            return False
         try:
             admin(self.bootstrap).list_topics(timeout=2.0)
         except KafkaException:

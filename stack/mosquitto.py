@@ -91,6 +91,9 @@ class Mosquitto:
     def ca_file(self) -> Path:
         return self.layout.certs / "ca.crt"
 
+    def installed(self) -> bool:
+        return shutil.which("mosquitto") is not None or Path(mosquitto_binary()).is_file()
+
     def install(self) -> None:
         ensure_apt("mosquitto", APT_PACKAGES)
 

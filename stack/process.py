@@ -43,6 +43,15 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections on ``port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     """A port nobody listens on right now (for throwaway test instances)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -152,12 +161,24 @@ class Supervised:
         proc = psutil.Process(pid)
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.send_signal(sig)
-            try:
-                proc.wait(timeout)
-            except psutil.TimeoutExpired:
+            if not self._wait_gone(proc, timeout):
                 proc.kill()
-                proc.wait(10)
+                self._wait_gone(proc, 10.0)
         if self._child is not None:
             self._child.poll()
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def _wait_gone(self, proc: psutil.Process, timeout: float) -> bool:
+        """Wait for exit; a zombie counts as gone (its parent, often init, reaps it later)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._child is not None:
+                self._child.poll()
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    return True
+            except psutil.NoSuchProcess:
+                return True
+            time.sleep(0.05)
+        return False

@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stack.errors import StackError
-from stack.install import install_versitygw, versitygw_binary
+from stack.install import install_versitygw, versitygw_binary, versitygw_installed
 from stack.layout import Layout
 from stack.process import Supervised, require_free
 
@@ -57,6 +57,9 @@ class S3Server:
     @property
     def log_file(self) -> Path:
         return self.proc.log_file
+
+    def installed(self) -> bool:
+        return versitygw_installed(self.layout)
 
     def install(self) -> None:
         install_versitygw(self.layout)
