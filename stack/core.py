@@ -215,6 +215,6 @@ def status(env: Mapping[str, str] | None = None) -> list[ServiceStatus]:
         ServiceStatus("kafka", kafka.bootstrap, ok["kafka"], kafka.pid, kafka.log_file),
         ServiceStatus("s3", s3.endpoint, ok["s3"], s3.pid, s3.log_file),
         ServiceStatus(
-            "spark-jars", str(jars), any(jars.glob("*.jar")) and jars.is_dir(), None, None
+            "spark-jars", str(jars), spark_jars_installed(services.settings.layout), None, None
         ),
     ]
