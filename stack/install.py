@@ -69,6 +69,13 @@ SPARK_POM = _pom(
 )
 
 
+_UNREACHABLE = re.compile(
+    r"Could not (transfer|resolve)|UnknownHost|Connection (refused|timed out)|offline mode|"
+    r"Network is unreachable|dial tcp|no such host|i/o timeout|proxyconnect|"
+    r"Temporary failure resolving|Could not connect"
+)
+
+
 def stamped(folder: Path, version: str) -> bool:
     stamp = folder / ".installed"
     return stamp.is_file() and stamp.read_text().strip() == version
@@ -87,11 +94,7 @@ def _run(
         raise StackError(f"{what}: {cmd[0]} is not installed") from exc
     if done.returncode != 0:
         out = (done.stdout + done.stderr).strip()
-        if re.search(
-            r"Could not (transfer|resolve)|UnknownHost|Connection (refused|timed out)|"
-            r"dial tcp|no such host|i/o timeout|Temporary failure resolving",
-            out,
-        ):
+        if _UNREACHABLE.search(out):
             raise StackError(
                 f"{what} failed: the package registry is unreachable ({_last_error(out)}); "
                 "check the network or proxy settings and run `make up` again"
