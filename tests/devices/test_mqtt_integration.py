@@ -112,7 +112,8 @@ def test_last_will_fires_when_the_device_process_is_killed(stack_env: dict[str, 
     listener = Listener(stack_env, [f"city/status/{device}"])
     proc = subprocess.Popen(
         _devices_cmd(prefix, "--speed", "1", "--duration", "600", "--no-state", "-q"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env={**os.environ, **stack_env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+        env={**os.environ, **stack_env},
     )  # fmt: skip
     try:
         topic, payload, _ = listener.messages.get(timeout=60)

@@ -1,0 +1,151 @@
+"""Device fleet benchmarks: the fast London-Birmingham trip, msg/s from one process and from
+shards, and 10,000 devices on their own connections at 1 msg/s in real time.
+
+Every figure is read from the devices' own ``--manifest`` (published, wall time, lag), with
+Mosquitto's raw ``mosquitto_pub`` → ``mosquitto_sub`` rate measured in the same run as reference.
+Run: ``python -m benchmarks.devices [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.reference import mosquitto_raw_rate
+from benchmarks.results import Row, report, row
+from stack.env import REPO_ROOT, load_env
+
+SCENARIOS = REPO_ROOT / "scenarios"
+QUIET = {"cameras": [], "weather": None, "incidents": {"enabled": False}}
+
+
+def _scenario(tmp: Path, base: str, **changes: Any) -> Path:
+    data = yaml.safe_load((SCENARIOS / f"{base}.yaml").read_text())
+    for r in data["routes"]:
+        r["file"] = str(SCENARIOS / r["file"])
+    data.update(changes)
+    path = tmp / f"{base}-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _run(env: dict[str, str], scenario: Path, tmp: Path, *extra: str) -> tuple[dict, float]:
+    manifest = tmp / f"manifest-{uuid.uuid4().hex[:6]}.json"
+    cmd = [sys.executable, "-m", "devices", "--scenario", str(scenario), "-q", "--no-state",
+           "--id-prefix", f"bench{uuid.uuid4().hex[:6]}", "--manifest", str(manifest), *extra]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(
+        cmd, env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"devices failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return json.loads(manifest.read_text()), wall
+
+
+def _published(manifest: dict) -> int:
+    return sum(s["published"] for d in manifest["devices"].values() for s in d.values())
+
+
+def run(env: dict[str, str], quick: bool) -> list[Row]:
+    rows: list[Row] = []
+    raw_q1 = mosquitto_raw_rate(env, 50_000 if quick else 200_000, 1)
+    raw_q0 = mosquitto_raw_rate(env, 50_000 if quick else 200_000, 0)
+    rows.append(
+        row("mosquitto raw rate, QoS 1 (mosquitto_pub -l → mosquitto_sub)", raw_q1, "msg/s")
+    )
+    rows.append(
+        row("mosquitto raw rate, QoS 0 (mosquitto_pub -l → mosquitto_sub)", raw_q0, "msg/s")
+    )
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        one_car = {
+            **QUIET,
+            "vehicles": [{"route": "m1-m6", "count": 1, "intervals_s": {"vehicle": 1, "gps": 1}}],
+        }
+        manifest, wall = _run(env, _scenario(tmp, "london-birmingham", **one_car), tmp, "--fast")
+        n = _published(manifest)
+        rows.append(row(
+            "London-Birmingham trip, 1 vehicle, fast clock, QoS 1 to Mosquitto (whole process)",
+            wall, "s", "issue goal", 5.0,
+            note=f"{n:,} messages; simulate+publish loop {manifest['stats']['wall_seconds']:.2f} s",
+        ))  # fmt: skip
+
+        duration = 900 if quick else 2700
+        rush = _scenario(tmp, "rush-hour", duration_s=duration)
+        manifest, wall = _run(env, rush, tmp, "--fast")
+        n, loop_s = _published(manifest), manifest["stats"]["wall_seconds"]
+        rows.append(row(
+            "rush hour (1,200 vehicles, 1 process, fast clock) msg/s", n / loop_s, "msg/s",
+            "mosquitto raw QoS 1", raw_q1, note=f"{n:,} messages, mixed QoS 0/1",
+        ))  # fmt: skip
+
+        shards = 2
+        procs, manifests = [], []
+        start = time.perf_counter()
+        for i in range(shards):
+            m = tmp / f"shard-{i}.json"
+            manifests.append(m)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "devices", "--scenario", str(rush), "-q", "--no-state",
+                 "--fast", "--shard", f"{i}/{shards}", "--manifest", str(m),
+                 "--id-prefix", f"bench{uuid.uuid4().hex[:6]}"],
+                env={**os.environ, **env},
+            ))  # fmt: skip
+        for p in procs:
+            p.wait()
+        wall = time.perf_counter() - start
+        n = sum(_published(json.loads(m.read_text())) for m in manifests)
+        loop_s = max(json.loads(m.read_text())["stats"]["wall_seconds"] for m in manifests)
+        rows.append(row(
+            f"rush hour, {shards} shard processes, msg/s", n / loop_s, "msg/s",
+            "mosquitto raw QoS 1", raw_q1, note=f"{n:,} messages; whole run {wall:.1f} s",
+        ))  # fmt: skip
+
+        devices = 10_000
+        seconds = 20 if quick else 60
+        fleet = {
+            **QUIET,
+            "duration_s": seconds,
+            "mqtt": {"default_qos": 1, "keepalive_s": 120},
+            "vehicles": [{
+                "route": "m40", "count": devices, "depart": {"every_s": 0},
+                "intervals_s": {"vehicle": 1, "gps": None}, "gps_dropout_prob": 0,
+            }],
+        }  # fmt: skip
+        scenario = _scenario(tmp, "rush-hour", **fleet)
+        manifest, wall = _run(env, scenario, tmp, "--speed", "1")
+        stats = manifest["stats"]
+        n = _published(manifest)
+        rows.append(row(
+            f"{devices:,} devices, own connection each, 1 msg/s real time: delivered rate",
+            n / stats["wall_seconds"], "msg/s", "clock demands", devices * 1.0,
+            note=f"max lag behind the clock {stats['max_lag_s']:.2f} s; "
+            f"connect+flush {wall - stats['wall_seconds']:.1f} s; "
+            f"unacked {stats['unacked_at_exit']}",
+        ))  # fmt: skip
+        rows.append(row(f"{devices:,} devices real time: max lag behind the wall clock",
+                        stats["max_lag_s"], "s"))  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.devices", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    args = parser.parse_args(argv)
+    report(run(load_env(), args.quick), "devices")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
