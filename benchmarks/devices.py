@@ -41,8 +41,9 @@ def _scenario(tmp: Path, base: str, **changes: Any) -> Path:
 
 def _run(env: dict[str, str], scenario: Path, tmp: Path, *extra: str) -> tuple[dict, float]:
     manifest = tmp / f"manifest-{uuid.uuid4().hex[:6]}.json"
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
     cmd = [sys.executable, "-m", "devices", "--scenario", str(scenario), "-q", "--no-state",
-           "--id-prefix", f"bench{uuid.uuid4().hex[:6]}", "--manifest", str(manifest), *extra]  # fmt: skip
+           "--id-prefix", prefix, "--manifest", str(manifest), *extra]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(
         cmd, env={**os.environ, **env}, capture_output=True, text=True, check=False
