@@ -219,6 +219,14 @@ def load(name: str | Path, overrides: dict[str, Any] | None = None) -> Loaded:
     if overrides:
         data = {**data, **overrides}
     scenario = parse(path, data)
+    ids = [r.id for r in scenario.routes]
+    for kind in ("vehicles", "cameras"):
+        for i, fleet in enumerate(getattr(scenario, kind)):
+            if fleet.route not in ids:
+                raise ScenarioError(
+                    path, f"{kind}[{i}].route", f"route {fleet.route!r} is not defined",
+                    f"use one of: {', '.join(ids)}",
+                )  # fmt: skip
     routes = {
         spec.id: load_route(path, i, spec, scenario.bounds)
         for i, spec in enumerate(scenario.routes)

@@ -77,7 +77,7 @@ CASES = {
     "unknown route": (
         _scenario(vehicles=[{"route": "nope", "count": 1}]),
         _line(GOOD_LINE),
-        "(top level)",
+        "vehicles[0].route",
         "not defined",
     ),
 }
