@@ -121,7 +121,7 @@ def run(env: Mapping[str, str], quick: bool) -> list[Row]:
     rows: list[Row] = []
     duration = "600" if quick else "1800"
     watch, expected, started = run_pipeline(
-        env, "rush-hour", ["--speed", "0", "--duration", duration], "throughput", timeout=600
+        env, "rush-hour", ["--fast", "--duration", duration], "throughput", timeout=600
     )
     rate = expected / max(watch.last_row_at - started, 1e-3)
     rows.append(
