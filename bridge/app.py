@@ -1,0 +1,290 @@
+"""The bridge's life cycle: connect, move messages, reconnect, drain on SIGTERM.
+
+One thread does everything. It reads MQTT in large batches, produces each message, polls the
+producer for delivery reports and acks the done prefix of the window in one write. No locks,
+and an exception in any callback surfaces here instead of dying in a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from bridge.inflight import AckWindow, Pending
+from bridge.kafka import build_producer
+from bridge.metrics import RateLog, SeqTracker, Stats, serve
+from bridge.mqtt import build_client, connect_properties
+from bridge.routing import Router
+from bridge.settings import Settings
+
+log = logging.getLogger(__name__)
+RETRY_DELAY_S = 1.0
+
+
+class BridgeError(RuntimeError):
+    """A failure the user must fix; ``exit_code`` says which kind."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """Bounded runs for tests and demos; None means run until signalled."""
+
+    idle_exit_s: float | None = None
+    max_messages: int | None = None
+
+
+class Bridge:
+    def __init__(self, settings: Settings, limits: RunLimits | None = None) -> None:
+        self.s = settings
+        self.limits = limits or RunLimits()
+        self.stats = Stats()
+        self.seq = SeqTracker(self.stats, settings.seq_tracker_max_keys)
+        self.router = Router(
+            settings.routes,
+            settings.key_template,
+            settings.dead_letter_topic,
+            settings.bridge_id,
+            settings.max_payload_bytes,
+        )
+        self.window = AckWindow()
+        self.producer = build_producer(
+            settings.kafka_bootstrap, settings.producer, settings.bridge_id
+        )
+        self.client = build_client(settings.mqtt, self._on_message)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self._connected = False
+        self._refused: str | None = None
+        self._stopping = False
+        self._taking = True
+        self._retries: list[tuple[float, Pending]] = []
+        self._last_message = time.monotonic()
+
+    # -- MQTT callbacks (all run in this thread, inside client.loop) --------------------------
+
+    def _on_connect(self, client: Any, _ud: Any, flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            self._refused = str(reason)
+            return
+        self._connected = True
+        self.stats.mqtt_connects += 1
+        log.info(
+            "MQTT connected to %s:%d as %s (session present: %s)",
+            self.s.mqtt.host,
+            self.s.mqtt.port,
+            self.s.mqtt.client_id,
+            flags.session_present,
+        )
+        # Subscribing here, not once at start, restores the subscription after any reconnect.
+        # retainHandling=1: retained status only when the subscription is new, not every time.
+        options = SubscribeOptions(qos=1, retainHandling=1)
+        client.subscribe([(f, options) for f in self.s.mqtt.filters])
+
+    def _on_subscribe(self, _c: Any, _ud: Any, _mid: int, codes: list[Any], _p: Any) -> None:
+        for flt, code in zip(self.s.mqtt.filters, codes, strict=False):
+            if code.is_failure:
+                raise BridgeError(
+                    f"MQTT refused the subscription to {flt!r} ({code}); the bridge account "
+                    "(MQTT_BRIDGE_USERNAME) must be allowed to read it",
+                    exit_code=2,
+                )
+
+    def _on_disconnect(self, _c: Any, _ud: Any, _flags: Any, reason: Any, _p: Any) -> None:
+        if self._connected:
+            log.warning("MQTT disconnected: %s", reason)
+        self._connected = False
+        # Packet ids of the lost connection are void; the broker resends what we never acked.
+        self.stats.mqtt_unacked_dropped += self.window.new_connection()
+
+    def _on_message(
+        self,
+        topic: bytes,
+        payload: bytes,
+        mid: int,
+        qos: int,
+        retain: int,
+        dup: int,
+        props: bytes | None,
+    ) -> None:
+        stats = self.stats
+        stats.received += 1
+        now = time.monotonic()
+        self._last_message = now
+        record = self.router.route(topic, payload, qos, retain, dup, props, int(time.time() * 1000))
+        if record.reason is not None:
+            stats.dead_lettered += 1
+        elif record.seq is not None:
+            self.seq.see(record.device_id, record.stream, record.seq)  # type: ignore[arg-type]
+        self._produce(self.window.add(mid, qos, record, now))
+
+    # -- Kafka ------------------------------------------------------------------------------
+
+    def _produce(self, entry: Pending) -> None:
+        r = entry.record
+
+        def report(err: Any, _msg: Any) -> None:
+            if err is None:
+                entry.done = True
+                self.stats.produced += 1
+                self.stats.observe_latency(time.monotonic() - entry.sent_at)
+            else:
+                # Never ack a message Kafka refused: produce it again (after a pause).
+                self.stats.delivery_failed += 1
+                log.error("Kafka refused a record for %s: %s; retrying", r.topic, err)
+                self._retries.append((time.monotonic() + RETRY_DELAY_S, entry))
+
+        while True:
+            try:
+                self.producer.produce(
+                    r.topic, r.value, r.key, headers=r.headers, on_delivery=report
+                )
+                return
+            except BufferError:
+                # The producer queue is full (Kafka slow or away): serve reports and acks, keep
+                # the MQTT connection alive, and try again. Nothing more is read meanwhile.
+                self.producer.poll(0.05)
+                self._release()
+                self.client.loop_misc()
+                if self._stopping:
+                    return  # left unacked: the broker redelivers it to the next session
+
+    def _service_kafka(self, timeout: float = 0.0) -> None:
+        self.producer.poll(timeout)
+        if self._retries:
+            now = time.monotonic()
+            due = [e for at, e in self._retries if at <= now]
+            self._retries = [(at, e) for at, e in self._retries if at > now]
+            for entry in due:
+                self.stats.reproduced += 1
+                entry.sent_at = now
+                self._produce(entry)
+        self._release()
+
+    def _release(self) -> None:
+        mids = self.window.release()
+        if mids:
+            self.stats.acked += len(mids)
+            self.client.ack_many(mids)
+        self.stats.in_flight = len(self.window)
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def request_stop(self, *_: Any) -> None:
+        if self._stopping:
+            raise KeyboardInterrupt
+        log.info("stopping: draining (at most %.0f s)", self.s.drain_timeout_s)
+        self._stopping = True
+
+    def _connect(self) -> None:
+        m = self.s.mqtt
+        try:
+            self.client.connect(
+                m.host,
+                m.port,
+                keepalive=m.keepalive_s,
+                clean_start=False,
+                properties=connect_properties(m),
+            )
+        except OSError as exc:
+            raise BridgeError(
+                f"Mosquitto at {m.host}:{m.port} is not reachable ({exc.strerror or exc}); "
+                "start the local stack with `make up`"
+            ) from None
+        deadline = time.monotonic() + 10
+        while not self._connected and time.monotonic() < deadline:
+            if self._refused:
+                raise BridgeError(
+                    f"MQTT at {m.host}:{m.port} refused the bridge login ({self._refused}); "
+                    "check MQTT_BRIDGE_USERNAME/PASSWORD in .env (`make up` writes them)",
+                    exit_code=2,
+                )
+            if self.client.loop(0.1) not in (MQTTErrorCode.MQTT_ERR_SUCCESS,):
+                break
+        if not self._connected:
+            raise BridgeError(f"MQTT at {m.host}:{m.port} did not answer CONNECT; is it Mosquitto?")
+
+    def _reconnect(self, delay: float) -> float:
+        """One reconnect attempt after a decorrelated-jitter pause; returns the next pause."""
+        m = self.s.mqtt
+        end = time.monotonic() + delay
+        while time.monotonic() < end and not self._stopping:
+            self._service_kafka(0.05)
+        if self._stopping:
+            return delay
+        try:
+            self.client.reconnect()
+        except OSError as exc:
+            log.warning("MQTT reconnect failed (%s); next try within %.1f s", exc, delay * 3)
+            return min(m.reconnect_max_s, random.uniform(m.reconnect_min_s, delay * 3))
+        return m.reconnect_min_s
+
+    def run(self) -> None:
+        if self.s.metrics_port:
+            serve(self.stats, self.s.bridge_id, self.s.metrics_port)
+        self._connect()
+        rates = RateLog(self.stats, self.s.log_interval_s, time.monotonic())
+        delay = self.s.mqtt.reconnect_min_s
+        limits = self.limits
+        client = self.client
+        while not self._stopping:
+            if self._taking and self._connected:
+                rc = client.loop(0.001 if len(self.window) else 0.05)
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not self._connected:
+                    log.warning("MQTT connection lost (%s)", rc.name)
+            elif self._taking:
+                delay = self._reconnect(delay)
+                if self._connected:
+                    delay = self.s.mqtt.reconnect_min_s
+            self._service_kafka()
+            now = time.monotonic()
+            if now >= rates.next_at:
+                rates.tick(now)
+            if limits.max_messages is not None and self.stats.received >= limits.max_messages:
+                self._taking = False  # stop reading; drain once Kafka confirmed them
+                if not len(self.window) and not len(self.producer):
+                    break
+            if (
+                limits.idle_exit_s is not None
+                and now - self._last_message >= limits.idle_exit_s
+                and not len(self.window)
+            ):
+                log.info("idle for %.1f s: exiting", limits.idle_exit_s)
+                break
+        self._drain()
+        rates.tick(time.monotonic())
+
+    def _drain(self) -> None:
+        """Stop taking messages, flush Kafka, ack what it confirmed, disconnect: bounded."""
+        deadline = time.monotonic() + self.s.drain_timeout_s
+        while (len(self.producer) or self._retries) and time.monotonic() < deadline:
+            self._service_kafka(0.05)
+            if self._connected:
+                self.client.loop_write()
+        self._service_kafka()
+        left = len(self.producer) + len(self._retries)
+        if left:
+            log.warning("drain timed out: %d messages unconfirmed stay unacked (redelivered)", left)
+        if self._connected:
+            self.client.disconnect()
+            end = time.monotonic() + 2
+            while self.client.want_write() and time.monotonic() < end:
+                self.client.loop_write()
+                time.sleep(0.001)
+        log.info("stopped: %s", " ".join(f"{k}={v}" for k, v in self.stats.counters().items()))
+
+
+def install_signals(bridge: Bridge) -> None:
+    signal.signal(signal.SIGTERM, bridge.request_stop)
+    signal.signal(signal.SIGINT, bridge.request_stop)
