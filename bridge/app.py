@@ -71,6 +71,8 @@ class Bridge:
         self._taking = True
         self._retries: list[tuple[float, Pending]] = []
         self._last_message = time.monotonic()
+        self._first_at: float | None = None
+        self._last_ack_at = 0.0
 
     # -- MQTT callbacks (all run in this thread, inside client.loop) --------------------------
 
@@ -122,6 +124,8 @@ class Bridge:
         stats.received += 1
         now = time.monotonic()
         self._last_message = now
+        if self._first_at is None:
+            self._first_at = now
         record = self.router.route(topic, payload, qos, retain, dup, props, int(time.time() * 1000))
         if record.reason is not None:
             stats.dead_lettered += 1
@@ -176,6 +180,7 @@ class Bridge:
         mids = self.window.release()
         if mids:
             self.stats.acked += len(mids)
+            self._last_ack_at = time.monotonic()
             self.client.ack_many(mids)
         self.stats.in_flight = len(self.window)
 
@@ -282,7 +287,10 @@ class Bridge:
             while self.client.want_write() and time.monotonic() < end:
                 self.client.loop_write()
                 time.sleep(0.001)
-        log.info("stopped: %s", " ".join(f"{k}={v}" for k, v in self.stats.counters().items()))
+        busy = self._last_ack_at - self._first_at if self._first_at else 0.0
+        counters = " ".join(f"{k}={v}" for k, v in self.stats.counters().items())
+        # busy_s: first message received to last ack sent; benchmarks read it from this line.
+        log.info("stopped: %s busy_s=%.3f", counters, max(busy, 0.0))
 
 
 def install_signals(bridge: Bridge) -> None:

@@ -1,0 +1,146 @@
+"""Tools for proving and measuring the bridge against real servers (tests and benchmarks).
+
+Publish contract messages as the gateway account, run ``python -m bridge`` as a subprocess,
+and read back what reached Kafka since a starting watermark, with its headers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import paho.mqtt.client as paho
+from confluent_kafka import Consumer, TopicPartition
+
+from stack.env import REPO_ROOT
+
+Message = tuple[str, bytes]  # MQTT topic, payload
+
+
+def publish(env: Mapping[str, str], messages: Iterable[Message], qos: int = 1) -> int:
+    """Publish with the gateway account and wait until the broker acked every QoS 1 message."""
+    url = urlsplit(env["MQTT_URL"])
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2,
+        client_id=f"harness-{os.getpid()}-{time.monotonic_ns()}",
+        protocol=paho.MQTTv5,
+    )
+    client.username_pw_set(env["MQTT_GATEWAY_USERNAME"], env["MQTT_GATEWAY_PASSWORD"])
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(url.hostname or "127.0.0.1", url.port or 1883)
+    client.loop_start()
+    infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(timeout=120)
+    client.disconnect()
+    client.loop_stop()
+    return len(infos)
+
+
+@dataclass
+class BridgeRun:
+    """``python -m bridge`` as a child process, its log in a file."""
+
+    env: Mapping[str, str]
+    args: list[str]
+    log_file: Path
+    proc: subprocess.Popen[bytes] | None = None
+    _log: Any = field(default=None, repr=False)
+
+    def start(self) -> BridgeRun:
+        self._log = self.log_file.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", *self.args],
+            cwd=REPO_ROOT,
+            env={**os.environ, **self.env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+    def final_stats(self) -> dict[str, float]:
+        """The counters of the last ``stopped:`` line (received, acked, busy_s, ...)."""
+        lines = [ln for ln in self.log().splitlines() if "stopped:" in ln]
+        if not lines:
+            return {}
+        return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", lines[-1])}
+
+
+def watermarks(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+    """The current end of every partition of ``topics``: read from here to see only new data."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "harness-watermarks"})
+    try:
+        meta = consumer.list_topics(timeout=10)
+        out = []
+        for topic in topics:
+            for p in meta.topics[topic].partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                out.append(TopicPartition(topic, p, high))
+        return out
+    finally:
+        consumer.close()
+
+
+def read_since(
+    bootstrap: str,
+    start: list[TopicPartition],
+    want: int,
+    keep: Any = lambda key, headers: True,
+    timeout: float = 60.0,
+) -> list[tuple[str, bytes | None, bytes, dict[str, bytes]]]:
+    """Records after ``start`` for which ``keep(key, headers)`` holds, until ``want`` or timeout.
+
+    Each is (topic, key, value, headers) in partition order.
+    """
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "harness-reader", "enable.auto.commit": False}
+    )
+    consumer.assign(start)
+    got: list[tuple[str, bytes | None, bytes, dict[str, bytes]]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < want and time.monotonic() < deadline:
+            for msg in consumer.consume(10000, timeout=0.5):
+                if msg.error():
+                    continue
+                headers = {k: v for k, v in (msg.headers() or [])}
+                if keep(msg.key(), headers):
+                    got.append((msg.topic(), msg.key(), msg.value(), headers))
+    finally:
+        consumer.close()
+    return got
+
+
+def seqs_by_device(records: Iterable[tuple[str, bytes | None, bytes, Any]]) -> dict[Any, list[int]]:
+    """(device_id, stream topic) -> seqs in the order Kafka holds them."""
+    out: dict[Any, list[int]] = {}
+    for topic, _key, value, _headers in records:
+        m = orjson.loads(value)
+        out.setdefault((m["device_id"], topic), []).append(m["seq"])
+    return out
