@@ -114,7 +114,8 @@ def read_since(
     keep: Any = lambda key, headers: True,
     timeout: float = 60.0,
 ) -> list[tuple[str, bytes | None, bytes, dict[str, bytes]]]:
-    """Records after ``start`` for which ``keep(key, headers)`` holds, until ``want`` or timeout.
+    """Records after ``start`` for which ``keep(key, headers)`` holds: at least ``want``, then
+    up to the end (or until ``timeout``).
 
     Each is (topic, key, value, headers) in partition order.
     """
@@ -125,8 +126,11 @@ def read_since(
     got: list[tuple[str, bytes | None, bytes, dict[str, bytes]]] = []
     deadline = time.monotonic() + timeout
     try:
-        while len(got) < want and time.monotonic() < deadline:
-            for msg in consumer.consume(10000, timeout=0.5):
+        while time.monotonic() < deadline:
+            batch = consumer.consume(10000, timeout=0.5)
+            if len(got) >= want and not batch:
+                break  # caught up: duplicates beyond ``want`` are read too
+            for msg in batch:
                 if msg.error():
                     continue
                 headers = {k: v for k, v in (msg.headers() or [])}
