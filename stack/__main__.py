@@ -68,10 +68,10 @@ def _delegate(name: str, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if argv and argv[0] in DELEGATED:
-        return _delegate(argv[0], argv[1:])
-    args = _parser().parse_args(argv)
     try:
+        if argv and argv[0] in DELEGATED:
+            return _delegate(argv[0], argv[1:])
+        args = _parser().parse_args(argv)
         if args.command == "up":
             from stack.core import up
 

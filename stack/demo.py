@@ -125,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         str(layout.root / "devices"),
     )
     console.print(f"==> logs in {run_dir}")
-    with MqttCounter(env, client_id=f"cityfleet-demo-{int(time.time())}") as mqtt_seen:
+    counter = MqttCounter(
+        env, client_id=f"cityfleet-demo-{int(time.time())}", device_prefix=f"{args.scenario}-"
+    )
+    with counter as mqtt_seen:
         probes = {
             "published (MQTT)": mqtt_seen.snapshot,
             "in Kafka": lambda: delta(kafka_offsets(env["KAFKA_BOOTSTRAP_SERVERS"]), kafka_base),

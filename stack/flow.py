@@ -22,9 +22,16 @@ STREAM_TOPICS = {s.name: s.kafka_topic for s in DATA_STREAMS}
 
 
 class MqttCounter:
-    """Counts data messages per stream as the inspector account sees them on the broker."""
+    """Counts data messages per stream as the inspector account sees them on the broker.
 
-    def __init__(self, env: Mapping[str, str], client_id: str = "cityfleet-flow") -> None:
+    Only devices whose id starts with ``device_prefix`` count, so other traffic on a shared
+    broker does not inflate one run's figures.
+    """
+
+    def __init__(
+        self, env: Mapping[str, str], client_id: str = "cityfleet-flow", device_prefix: str = ""
+    ) -> None:
+        self.device_prefix = device_prefix
         url = urlparse(env.get("MQTT_URL", "mqtt://127.0.0.1:1883"))
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -40,8 +47,8 @@ class MqttCounter:
         client.subscribe(f"{MQTT_ROOT}/+/+", qos=1)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        stream = msg.topic.split("/", 2)[1]
-        if stream in STREAM_TOPICS and not msg.retain:
+        _root, stream, device_id = msg.topic.split("/", 2)
+        if stream in STREAM_TOPICS and not msg.retain and device_id.startswith(self.device_prefix):
             with self._lock:
                 self.counts[stream] += 1
 
