@@ -1,1 +1,4 @@
-"""devices"""
+"""CityFleet devices: a SimPy fleet of virtual sensors on real roads, publishing over MQTT.
+
+Run ``python -m devices --help``; see ``devices/README.md`` for the design.
+"""
