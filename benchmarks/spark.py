@@ -1,0 +1,232 @@
+"""Spark: Kafka → silver on S3 in local[2], beside Spark's rate source → local Parquet.
+
+Three figures, all measured in one run on one SparkSession:
+
+* rows/s from Kafka into silver (the real job: parse, validate, dedup, bronze + silver on
+  S3), as rows over the time its micro-batches took, with the longest batch shown against the
+  10 s trigger (the rate is sustainable while batches finish inside the trigger);
+* the same machine's Spark ``rate`` source → local Parquet rate, the reference;
+* latency from a message's event ``timestamp`` to its row being readable in silver (median,
+  p95), with messages produced live at a steady rate and a 2 s trigger.
+
+``python -m benchmarks.spark [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.results import Row, report, row
+from contract import VEHICLE, encode, format_timestamp, message_id
+from stack.env import load_env
+
+TRIGGER_S = 10
+
+
+def _message(device: str, seq: int, at: datetime) -> bytes:
+    return encode(
+        {
+            "id": message_id("bench", 1, device, VEHICLE.name, seq),
+            "device_id": device,
+            "seq": seq,
+            "timestamp": format_timestamp(at),
+            "scenario": "bench",
+            "latitude": 52.0,
+            "longitude": -1.5,
+            "speed_kmh": 72.5,
+            "heading_deg": 310.0,
+            "make": "Ford",
+            "model": "Transit",
+            "year": 2021,
+            "fuel_type": "diesel",
+            "vehicle_type": "van",
+            "odometer_km": 10_000.0 + seq,
+            "fuel_level_pct": 64.0,
+            "route_id": "london-birmingham",
+            "trip_id": f"{device}-1",
+            "distance_km": seq * 0.02,
+        }
+    )
+
+
+def _topic(env: Mapping[str, str], prefix: str) -> str:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = prefix + VEHICLE.kafka_topic
+    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
+    return topic
+
+
+def _produce(env: Mapping[str, str], topic: str, n: int, devices: int = 100) -> None:
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"], "linger.ms": 20})
+    now = datetime.now(UTC)
+    for i in range(n):
+        device = f"bench-{i % devices:04d}"
+        while True:
+            try:
+                p.produce(topic, key=device.encode(), value=_message(device, i // devices + 1, now))
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    p.flush(60)
+
+
+def _settings(env: Mapping[str, str], prefix: str, tmp: Path, *extra: str):
+    from spark.settings import StreamSettings, add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--streams",
+            "vehicle",
+            "--topic-prefix",
+            prefix,
+            "--checkpoint",
+            str(tmp / "ck"),
+            "--output-root",
+            f"s3a://{env['S3_BUCKET']}/bench/{prefix.rstrip('-')}/",
+            *extra,
+        ]
+    )
+    return StreamSettings.from_args(args, env)
+
+
+def _batches(query) -> list[tuple[int, float]]:
+    return [
+        (p["numInputRows"], p["durationMs"]["triggerExecution"] / 1000)
+        for p in query.recentProgress
+        if p["numInputRows"]
+    ]
+
+
+def kafka_to_silver(spark, env: Mapping[str, str], n: int, tmp: Path) -> tuple[float, float]:
+    from spark.stream import start_query
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}-"
+    topic = _topic(env, prefix)
+    _produce(env, topic, n)
+    per_batch = str(n // 4)
+    s = _settings(env, prefix, tmp, "--available-now", "--max-offsets-per-trigger", per_batch)
+    query, _ = start_query(spark, s, VEHICLE)
+    query.awaitTermination()
+    batches = _batches(query)
+    rows = sum(r for r, _ in batches)
+    return rows / sum(d for _, d in batches), max(d for _, d in batches)
+
+
+def rate_to_parquet(spark, seconds: float, tmp: Path) -> tuple[float, float]:
+    query = (
+        spark.readStream.format("rate")
+        .option("rowsPerSecond", 150_000)
+        .load()
+        .writeStream.format("parquet")
+        .option("path", str(tmp / "rate"))
+        .option("checkpointLocation", str(tmp / "rate-ck"))
+        .trigger(processingTime=f"{TRIGGER_S // 2} seconds")
+        .start()
+    )
+    time.sleep(seconds)
+    query.stop()
+    batches = _batches(query)[1:]  # the first batch is the warm-up
+    return sum(r for r, _ in batches) / sum(d for _, d in batches), max(d for _, d in batches)
+
+
+def latency(spark, env: Mapping[str, str], seconds: float, tmp: Path) -> list[float]:
+    from benchmarks.pipeline import SilverWatch
+    from spark.stream import start_query
+    from stack.drill import Lake
+
+    prefix = f"bench-lat-{uuid.uuid4().hex[:8]}-"
+    topic = _topic(env, prefix)
+    s = _settings(env, prefix, tmp, "--trigger", "2 seconds", "--starting-offsets", "latest")
+    query, _ = start_query(spark, s, VEHICLE)
+    while not query.recentProgress:
+        time.sleep(0.5)
+    watch = SilverWatch(Lake(env, f"bench/{prefix.rstrip('-')}"))
+    stop = threading.Event()
+
+    def produce_live() -> None:
+        from confluent_kafka import Producer
+
+        p = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"], "linger.ms": 5})
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            now = datetime.now(UTC)
+            for d in range(20):  # 20 devices, 10 messages/s each
+                device = f"lat-{d:02d}"
+                p.produce(topic, key=device.encode(), value=_message(device, seq, now))
+            p.poll(0)
+            time.sleep(0.1)
+        p.flush(30)
+
+    producer = threading.Thread(target=produce_live, daemon=True)
+    producer.start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        watch.poll()
+        time.sleep(0.25)
+    stop.set()
+    producer.join()
+    for _ in range(20):
+        watch.poll()
+        time.sleep(0.5)
+    query.stop()
+    return watch.latencies
+
+
+def run(env: dict[str, str], quick: bool) -> list[Row]:
+    import statistics
+
+    from spark.session import build_session
+
+    spark = build_session(
+        "cityfleet-bench-spark",
+        env,
+        extra_conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"},
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="cityfleet-bench-spark-"))
+    try:
+        n = 100_000 if quick else 400_000
+        kafka_rate, kafka_batch = kafka_to_silver(spark, env, n, tmp)
+        rate, rate_batch = rate_to_parquet(spark, 30 if quick else 60, tmp)
+        lat = latency(spark, env, 30 if quick else 90, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
+    return [
+        row(
+            "spark: Kafka → silver on S3, local[2]",
+            kafka_rate,
+            "rows/s",
+            reference="Spark rate source → local Parquet, same run",
+            reference_value=rate,
+            note=f"{n:,} msgs in {n // (n // 4)} batches, longest {kafka_batch:.1f} s "
+            f"(trigger {TRIGGER_S} s); rate batches ≤ {rate_batch:.1f} s",
+        ),
+        row(
+            "spark: event time → readable in silver, median",
+            statistics.median(lat),
+            "s",
+            note=f"2 s trigger, {len(lat):,} rows at 200 msg/s",
+        ),
+        row("spark: event time → readable in silver, p95", q[94], "s"),
+    ]
+
+
+if __name__ == "__main__":
+    report(run(load_env(), quick="--quick" in sys.argv), "spark")
