@@ -95,6 +95,7 @@ def build(
                 (stream, device, int(f.get("last_seq", f.get("published", 0))))
                 for device, streams in manifest.items()
                 for stream, f in streams.items()
+                if stream in layers  # e.g. presence (status) has no seq to audit
             ],
             T.StructType(
                 [
