@@ -65,7 +65,7 @@ def _bridges(env: dict[str, str], tmp: Path, tag: str, ids: list[str], group: st
     share = ["--share-group", group] if group else []
     return [
         BridgeRun(
-            env, ["--client-id", cid, *share, *filters, "--log-level", "WARNING", *extra],
+            env, ["--client-id", cid, *share, *filters, "--log-level", "INFO", *extra],
             tmp / f"{cid}.log",
         ).start()
         for cid in ids
