@@ -152,9 +152,11 @@ def latency(spark, env: Mapping[str, str], seconds: float, tmp: Path) -> list[fl
 
     prefix = f"bench-lat-{uuid.uuid4().hex[:8]}-"
     topic = _topic(env, prefix)
-    s = _settings(env, prefix, tmp, "--trigger", "2 seconds", "--starting-offsets", "latest")
+    s = _settings(env, prefix, tmp, "--trigger", "2 seconds")  # a fresh, empty topic
     query, _ = start_query(spark, s, VEHICLE)
     while not query.recentProgress:
+        if query.exception() is not None:
+            raise RuntimeError(f"latency query failed: {query.exception()}")
         time.sleep(0.5)
     watch = SilverWatch(Lake(env, f"bench/{prefix.rstrip('-')}"))
     stop = threading.Event()
