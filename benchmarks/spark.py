@@ -96,7 +96,7 @@ def _settings(env: Mapping[str, str], prefix: str, tmp: Path, *extra: str):
             "--topic-prefix",
             prefix,
             "--checkpoint",
-            str(tmp / "ck"),
+            str(tmp / prefix),
             "--output-root",
             f"s3a://{env['S3_BUCKET']}/bench/{prefix.rstrip('-')}/",
             *extra,
