@@ -12,7 +12,12 @@ from collections.abc import Sequence
 
 from stack.errors import StackError
 
-DELEGATED = {"demo": "stack.demo", "chaos": "stack.chaos"}
+DELEGATED = {
+    "demo": "stack.demo",
+    "chaos": "stack.chaos",
+    "provision": "stack.provision",
+    "install": "stack.provision",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +67,8 @@ def _delegate(name: str, argv: Sequence[str]) -> int:
     if importlib.util.find_spec(module) is None:
         print(f"`{name}` is not built yet ({module} does not exist)", file=sys.stderr)
         return 2
-    return int(importlib.import_module(module).main(list(argv)) or 0)
+    args = [name, *argv] if name == "install" else list(argv)
+    return int(importlib.import_module(module).main(args) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
