@@ -136,6 +136,10 @@ class Supervised:
                 return
             if self.pid is None:
                 code = self._child.poll() if self._child is not None else None
+                if self._child is not None and code is None:
+                    # forked but not yet exec'd: the cmdline is still Python's, not the server's
+                    time.sleep(0.1)
+                    continue
                 raise StackError(
                     f"{self.name} died on start (exit code {code}); read {self.log_file}: "
                     f"{log_tail(self.log_file)}; {hint}"
