@@ -233,6 +233,16 @@ class Bridge:
         except OSError as exc:
             log.warning("MQTT reconnect failed (%s); next try within %.1f s", exc, delay * 3)
             return min(m.reconnect_max_s, random.uniform(m.reconnect_min_s, delay * 3))
+        # The run loop reads only while connected, and "connected" is set by the CONNACK, so
+        # read here until it arrives; otherwise a restarted broker is never rejoined.
+        deadline = time.monotonic() + 10
+        while not self._connected and not self._stopping and time.monotonic() < deadline:
+            if self.client.loop(0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+            self._service_kafka(0)
+        if not self._connected:
+            log.warning("MQTT reconnect got no CONNACK; next try within %.1f s", delay * 3)
+            return min(m.reconnect_max_s, random.uniform(m.reconnect_min_s, delay * 3))
         return m.reconnect_min_s
 
     def run(self) -> None:

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser = argparse.ArgumentParser(prog="python -m stack chaos", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a shortened drill (~2 minutes)")
     parser.add_argument(
-        "--scenario", default=None, help="default: smoke (quick) or london-birmingham"
+        "--scenario", default=None, help="default: london-birmingham"
     )
     parser.add_argument("--interval", type=float, default=None, help="seconds between faults")
     args = parser.parse_args(argv)
@@ -200,13 +200,13 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
 
     run_dir = Layout.from_env(base_env).root / "chaos" / run_id
     run_dir.mkdir(parents=True)
-    scenario = args.scenario or ("smoke" if args.quick else "london-birmingham")
-    interval = args.interval or (8.0 if args.quick else 25.0)
+    scenario = args.scenario or "london-birmingham"
+    interval = args.interval or (10.0 if args.quick else 25.0)
     with private_servers(run_dir / "servers", base_env) as servers:
         env = {**base_env, **servers.env, "PYTHONUNBUFFERED": "1"}
         lake = Lake(env, f"chaos/{run_id}")
         drill = Drill(
-            env, run_dir, servers, lake, speed=20.0 if args.quick else 60.0, scenario=scenario
+            env, run_dir, servers, lake, speed=40.0 if args.quick else 30.0, scenario=scenario
         )
         console.rule(f"[bold]CityFleet fault drill {run_id}")
         faults = run_drill(drill, interval, settle_timeout=240)

@@ -174,3 +174,33 @@ def test_malformed_payloads_are_dead_lettered_and_good_traffic_flows(
             assert any(value == p for _, p, _ in junk.values())
             assert headers["dlq_detail"]
     assert sum(t != "dead_letter" for t, *_ in got) == len(valid)
+
+
+def test_mosquitto_restart_the_bridge_rejoins_and_loses_nothing(
+    stack_env, private_mosquitto, tmp_path
+):
+    mosq = private_mosquitto(env=stack_env)
+    env = bridge_env(stack_env, mosq)
+    tag = f"mr{uuid.uuid4().hex[:6]}"
+    start = watermarks(env["KAFKA_BOOTSTRAP_SERVERS"], TOPICS)
+    bridge = run(env, tmp_path, f"bridge-{tag}", "--idle-exit", "20")
+    deadline = time.monotonic() + 30
+    while "MQTT connected" not in bridge.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = traffic(tag, devices=2, per_device=200)
+    publish(env, before)
+    mosq.stop()  # SIGTERM: Mosquitto saves its persistent sessions
+    mosq.start()
+    after = [
+        (f"city/{stream}/{tag}-{d}", orjson.dumps(sample(stream, f"{tag}-{d}", seq)))
+        for seq in range(201, 401)
+        for d in range(2)
+        for stream in ("vehicle", "gps")
+    ]
+    publish(env, after)
+    total = len(before) + len(after)
+    got = read_since(env["KAFKA_BOOTSTRAP_SERVERS"], start, total, ours(tag), timeout=90)
+    assert bridge.wait(120) == 0, bridge.log()
+    assert bridge.log().count("MQTT connected") >= 2, "the bridge never rejoined the broker"
+    for key, s in seqs_by_device(got).items():
+        assert set(s) == set(range(1, 401)), key
