@@ -18,6 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from contract import DATA_STREAMS, EMERGENCY, GPS, TRAFFIC, VEHICLE, WEATHER, Stream
@@ -39,7 +40,15 @@ class Lake:
 
     def layer(self, layer: str, stream: Stream) -> DataFrame | None:
         path = f"{self.root.rstrip('/')}/{layer}/{stream.kafka_topic}"
-        return self.spark.read.parquet(path) if path_exists(self.spark, path) else None
+        if not path_exists(self.spark, path):
+            return None
+        try:
+            return self.spark.read.parquet(path)
+        except AnalysisException as exc:
+            # a folder holding no Parquet yet (only the commit log, or an empty first batch)
+            if "UNABLE_TO_INFER_SCHEMA" in str(exc):
+                return None
+            raise
 
     def silver(self, stream: Stream) -> DataFrame:
         df = self.layer("silver", stream)
