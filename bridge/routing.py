@@ -1,23 +1,20 @@
 """Pure routing: one MQTT message in, one Kafka record out: a good record or a dead letter.
 
 No I/O here. The per-topic work (route match, Kafka topic, key, constant headers) is cached, so
-the per-message cost is one JSON parse and one contract check.
+the per-message cost is ``contract.decode_payload``: one JSON parse and the contract's check.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from paho.mqtt.client import topic_matches_sub
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import contract
-from bridge.validate import compile_checkers
 
 TEMPLATE_FIELDS = ("stream", "device_id", "stream_topic", "topic")
 _QOS = [("mqtt_qos", b"0"), ("mqtt_qos", b"1"), ("mqtt_qos", b"2")]
@@ -119,7 +116,6 @@ class Router:
         self.bridge_id = bridge_id.encode()
         self.max_payload_bytes = max_payload_bytes
         self._plans: dict[bytes, _TopicPlan] = {}
-        self._checkers: dict[str, Callable[[dict[str, Any]], bool]] = compile_checkers()
 
     def _plan(self, topic: bytes) -> _TopicPlan:
         text = topic.decode("utf-8", "replace")
@@ -176,21 +172,11 @@ class Router:
             detail = f"{len(payload)} bytes > {self.max_payload_bytes}"
             return self._dead(plan, payload, headers, "oversize", detail)
         stream = plan.stream
-        assert stream is not None and plan.kafka_topic is not None
-        message = None
-        with contextlib.suppress(orjson.JSONDecodeError):
-            message = orjson.loads(payload)
-        if not (
-            type(message) is dict
-            and self._checkers[stream.name](message)
-            and message["device_id"] == plan.device_id
-        ):
-            # Slow path, only for messages the fast check refused: the contract names the reason
-            # (and has the last word: a message it accepts is good).
-            try:
-                _, _, message = contract.decode(topic.decode("utf-8", "replace"), payload)
-            except contract.ContractError as exc:
-                return self._dead(plan, payload, headers, exc.reason, exc.detail)
+        assert stream is not None and plan.device_id is not None and plan.kafka_topic is not None
+        try:
+            message = contract.decode_payload(stream, plan.device_id, payload)
+        except contract.ContractError as exc:
+            return self._dead(plan, payload, headers, exc.reason, exc.detail)
         seq = message.get("seq") if stream.sequenced else None
         return Record(
             plan.kafka_topic, plan.key, payload, headers, None, plan.device_id, stream.name, seq

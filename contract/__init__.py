@@ -1,14 +1,15 @@
-"""The CityFleet message contract: streams, topics, codec. Pure Python, no I/O."""
+"""The CityFleet message contract: streams, topics, checks, codec. Pure Python, no I/O."""
 
+from contract.checks import TIMESTAMP_RE, validate
 from contract.codec import (
     MAX_PAYLOAD_BYTES,
     ContractError,
     decode,
+    decode_payload,
     encode,
     format_timestamp,
     message_id,
     parse_timestamp,
-    validate,
 )
 from contract.streams import (
     ALL_STREAMS,
@@ -48,6 +49,7 @@ __all__ = [
     "MQTT_ROOT",
     "STATUS",
     "STREAMS",
+    "TIMESTAMP_RE",
     "TRAFFIC",
     "VEHICLE",
     "WEATHER",
@@ -57,6 +59,7 @@ __all__ = [
     "Stream",
     "TopicError",
     "decode",
+    "decode_payload",
     "encode",
     "format_timestamp",
     "kafka_key",

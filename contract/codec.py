@@ -1,11 +1,11 @@
-"""JSON codec and validation for contract messages.
+"""JSON codec for contract messages: encode, decode (with validation), timestamps, ids.
 
-Validation reports every field error at once, so a dead letter names all that is wrong.
+Validation itself lives in ``contract.checks``; decode adds what only the wire has: size, topic,
+JSON syntax, and the topic's device id agreeing with the payload's.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from contract.streams import Field, FieldType, Stream
+from contract.checks import TIMESTAMP_RE, validate
+from contract.streams import Stream
 from contract.topics import TopicError, parse_mqtt_topic
 
 MAX_PAYLOAD_BYTES = 64 * 1024
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _ID_NAMESPACE = uuid.UUID("6f1c8f3e-5a4b-4c1d-9e2f-c17f1ee70000")
 
 
@@ -51,57 +51,23 @@ def encode(message: Mapping[str, Any]) -> bytes:
     return orjson.dumps(message)
 
 
-def _check(field: Field, value: Any) -> str | None:
-    if value is None:
-        return None if field.nullable else f"{field.name}: must not be null"
-    t = field.type
-    if t in (FieldType.STRING, FieldType.UUID, FieldType.TIMESTAMP):
-        if not isinstance(value, str):
-            return f"{field.name}: expected {t.value}, got {type(value).__name__}"
-        if t is FieldType.TIMESTAMP and not TIMESTAMP_RE.match(value):
-            return f"{field.name}: {value!r} is not ISO 8601 UTC with milliseconds"
-        if t is FieldType.UUID:
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                return f"{field.name}: {value!r} is not a UUID"
-        if field.choices is not None and value not in field.choices:
-            return f"{field.name}: {value!r} is not one of {', '.join(field.choices)}"
-        return None
-    if t is FieldType.BOOL:
-        return None if isinstance(value, bool) else f"{field.name}: expected bool"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"{field.name}: expected {t.value}, got {type(value).__name__}"
-    if t is FieldType.INT and not isinstance(value, int):
-        return f"{field.name}: expected int, got float"
-    if field.minimum is not None and value < field.minimum:
-        return f"{field.name}: {value} is below {field.minimum}"
-    if field.maximum is not None and value > field.maximum:
-        return f"{field.name}: {value} is above {field.maximum}"
-    return None
-
-
-def validate(stream: Stream, message: Mapping[str, Any]) -> list[str]:
-    """Every way ``message`` breaks ``stream``'s contract; empty when it is valid."""
-    errors = [f"{f.name}: missing" for f in stream.fields if f.name not in message]
-    known = stream.field_names
-    errors += [f"{name}: unknown field" for name in message if name not in known]
-    for f in stream.fields:
-        if f.name in message:
-            problem = _check(f, message[f.name])
-            if problem:
-                errors.append(problem)
-    return errors
-
-
 def decode(topic: str, payload: bytes) -> tuple[Stream, str, dict[str, Any]]:
     """Check an MQTT message against the contract: (stream, device_id, message) or ContractError."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ContractError("oversize", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    _check_size(payload)  # first: an oversize payload is refused whatever its topic
     try:
         stream, device_id = parse_mqtt_topic(topic)
     except TopicError as exc:
         raise ContractError("unknown_topic", str(exc)) from None
+    return stream, device_id, decode_payload(stream, device_id, payload)
+
+
+def decode_payload(stream: Stream, device_id: str, payload: bytes) -> dict[str, Any]:
+    """``decode`` for a topic already parsed (the bridge parses each topic once, not per message).
+
+    The reasons, in the order they are tried: oversize, invalid_json, not_an_object, schema,
+    device_mismatch.
+    """
+    _check_size(payload)
     try:
         message = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -115,4 +81,9 @@ def decode(topic: str, payload: bytes) -> tuple[Stream, str, dict[str, Any]]:
         raise ContractError(
             "device_mismatch", f"payload device_id {message['device_id']!r} != topic {device_id!r}"
         )
-    return stream, device_id, message
+    return message
+
+
+def _check_size(payload: bytes) -> None:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError("oversize", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
