@@ -2,8 +2,9 @@
 
 Every bronze record ends in exactly one of: quarantine, late, silver, or dropped as a
 duplicate. So per (stream, device): ``duplicates_removed = bronze − quarantined − late −
-silver``. ``expected`` is the manifest's ``last_seq`` when one is given, else the highest
-seq seen; ``missing`` counts the seqs 1..expected found in neither silver nor late.
+silver``. ``expected`` counts the seqs from the manifest's ``first_seq`` to its ``last_seq``
+when one is given (the run it describes), else 1 to the highest seq seen; ``missing`` counts
+the expected seqs found in neither silver nor late.
 """
 
 from __future__ import annotations
@@ -33,14 +34,25 @@ def _stream_audit(
     late: DataFrame | None,
     bronze: DataFrame | None,
     quarantine: DataFrame | None,
+    bounds: DataFrame | None,
 ) -> DataFrame:
     keys = silver.select("device_id", "seq")
     if late is not None:
         keys = keys.unionByName(late.select("device_id", "seq"))
     seqs = keys.distinct()
+    if bounds is not None:
+        # A run's manifest names the seq range it published; seqs of earlier runs in the same
+        # lake are neither expected nor counted.
+        seqs = (
+            seqs.join(F.broadcast(bounds), "device_id")
+            .where(F.col("seq").between(F.col("first_seq"), F.col("last_seq")))
+            .select("device_id", "seq", (F.col("first_seq") - 1).alias("_start"))
+        )
+    else:
+        seqs = seqs.withColumn("_start", F.lit(0).cast("long"))
     w = Window.partitionBy("device_id").orderBy("seq")
     gaps = (
-        seqs.withColumn("_prev", F.coalesce(F.lag("seq").over(w), F.lit(0)))
+        seqs.withColumn("_prev", F.coalesce(F.lag("seq").over(w), F.col("_start")))
         .where(F.col("seq") - F.col("_prev") > 1)
         .groupBy("device_id")
         .agg(
@@ -75,46 +87,73 @@ def _stream_audit(
     return out.withColumn("stream", F.lit(stream))
 
 
+BOUNDS = T.StructType(
+    [
+        T.StructField("stream", T.StringType()),
+        T.StructField("device_id", T.StringType()),
+        T.StructField("first_seq", T.LongType()),
+        T.StructField("last_seq", T.LongType()),
+    ]
+)
+
+
+def manifest_bounds(
+    spark: SparkSession, manifest: Mapping[str, Mapping[str, Mapping[str, int]]]
+) -> DataFrame:
+    """(stream, device_id, first_seq, last_seq) that a devices run says it published."""
+    return spark.createDataFrame(
+        [
+            (stream, device, int(f.get("first_seq", 1)), int(f.get("last_seq", f["published"])))
+            for device, streams in manifest.items()
+            for stream, f in streams.items()
+            if stream in {s.name for s in DATA_STREAMS}  # presence (status) has no seq
+        ],
+        BOUNDS,
+    )
+
+
 def build(
     spark: SparkSession,
     layers: Mapping[str, Mapping[str, DataFrame | None]],
     manifest: Mapping[str, Mapping[str, Mapping[str, int]]] | None = None,
 ) -> DataFrame:
-    """``layers``: stream name → {"silver", "late", "bronze", "quarantine"} DataFrames."""
+    """``layers``: stream name → {"silver", "late", "bronze", "quarantine"} DataFrames.
+
+    With a ``manifest`` the audit covers exactly the run it describes: its devices and, per
+    device and stream, the seqs from ``first_seq`` to ``last_seq``. Without one it covers the
+    whole lake, expecting seqs 1 up to the highest seen.
+    """
+    bounds = manifest_bounds(spark, manifest) if manifest else None
     per_stream = [
-        _stream_audit(name, t["silver"], t.get("late"), t.get("bronze"), t.get("quarantine"))
+        _stream_audit(
+            name,
+            t["silver"],
+            t.get("late"),
+            t.get("bronze"),
+            t.get("quarantine"),
+            None if bounds is None else bounds.where(F.col("stream") == name).drop("stream"),
+        )
         for name, t in layers.items()
     ]
     audit = per_stream[0]
     for part in per_stream[1:]:
         audit = audit.unionByName(part)
     audit = audit.where(F.col("device_id").isNotNull())
-    if manifest:
-        expected = spark.createDataFrame(
-            [
-                (stream, device, int(f.get("last_seq", f.get("published", 0))))
-                for device, streams in manifest.items()
-                for stream, f in streams.items()
-                if stream in layers  # e.g. presence (status) has no seq to audit
-            ],
-            T.StructType(
-                [
-                    T.StructField("stream", T.StringType()),
-                    T.StructField("device_id", T.StringType()),
-                    T.StructField("manifest_last_seq", T.LongType()),
-                ]
-            ),
-        )
-        audit = audit.join(expected, KEY, "full")
+    if bounds is not None:
+        audit = bounds.where(F.col("stream").isin(list(layers))).join(audit, KEY, "left")
     else:
-        audit = audit.withColumn("manifest_last_seq", F.lit(None).cast("long"))
+        audit = audit.withColumn("first_seq", F.lit(1).cast("long")).withColumn(
+            "last_seq", F.col("max_seq")
+        )
     z = lambda c: F.coalesce(F.col(c), F.lit(0))  # noqa: E731
-    expected_col = F.coalesce(F.col("manifest_last_seq"), F.col("max_seq"), F.lit(0))
+    first = F.col("first_seq")
+    last = F.coalesce(F.col("last_seq"), F.lit(0))
     return (
-        audit.withColumn("expected", expected_col)
+        audit.withColumn("expected", F.greatest(F.lit(0), last - first + 1))
         .withColumn(
             "missing",
-            z("missing_inside") + F.greatest(F.lit(0), F.col("expected") - z("max_seq")),
+            z("missing_inside")
+            + F.greatest(F.lit(0), last - F.coalesce(F.col("max_seq"), first - 1)),
         )
         .withColumn(
             "duplicates_removed",
@@ -122,6 +161,7 @@ def build(
         )
         .select(
             *KEY,
+            "first_seq",
             "expected",
             z("received").alias("received"),
             "missing",
@@ -137,7 +177,7 @@ def build(
 
 
 def verdict(rows: list[dict]) -> str:
-    total = sum(r["received"] for r in rows)
+    total = sum(r["expected"] for r in rows)
     missing = [r for r in rows if r["missing"]]
     if not missing:
         return f"audit: OK, {total:,} messages, 0 missing"

@@ -64,7 +64,13 @@ def test_audit_counts_gaps_duplicates_late_and_quarantine(spark) -> None:
     assert list(row.gap_ranges) == ["7-8"]
     assert row.duplicates_removed == 12 - 1 - 1 - 6
     line = audit.verdict([row.asDict(recursive=True)])
-    assert line.startswith("audit: MISSING 3 of 7 messages: vehicle/a1 3 (7-8)")
+    assert line.startswith("audit: MISSING 3 of 10 messages: vehicle/a1 3 (7-8)")
+    # A second run of the same device: only its own seq range is expected, and devices the
+    # manifest does not name are left out.
+    other = frame(spark, [vehicle("b2", s, T0) for s in (1, 2)])
+    rerun = {"a1": {"vehicle": {"published": 2, "first_seq": 5, "last_seq": 6}}}
+    (again,) = audit.build(spark, {"vehicle": {"silver": silver.union(other)}}, rerun).collect()
+    assert (again.device_id, again.expected, again.received, again.missing) == ("a1", 2, 2, 0)
     ok = audit.build(spark, {"vehicle": {"silver": silver.where("seq <= 3")}}, None).collect()
     assert (
         audit.verdict([r.asDict(recursive=True) for r in ok]) == "audit: OK, 3 messages, 0 missing"
