@@ -17,7 +17,7 @@ from stack.errors import StackError
 from stack.install import install_spark_jars, spark_jars_installed
 from stack.kafka import KafkaBroker
 from stack.mosquitto import Mosquitto
-from stack.process import require_free
+from stack.process import Server
 from stack.progress import Progress
 from stack.s3 import S3Server
 from stack.settings import StackSettings
@@ -47,6 +47,10 @@ class Services:
             s3=S3Server(layout, settings.s3_port, creds.s3_access_key, creds.s3_secret_key),
         )
 
+    def servers(self) -> tuple[Server, ...]:
+        """In stopping order: Mosquitto first, so no device publishes into a closing pipeline."""
+        return (self.mosquitto, self.kafka, self.s3)
+
     def env(self) -> dict[str, str]:
         return {
             **self.mosquitto.env(),
@@ -58,7 +62,8 @@ class Services:
         }
 
 
-def _bring_up(name: str, server, progress: Progress, installed: threading.Event) -> None:
+def _bring_up(server: Server, progress: Progress, installed: threading.Event) -> None:
+    name = server.name
     try:
         if server.healthy():
             progress.say(name, f"already running (pid {server.pid}), healthy")
@@ -74,18 +79,9 @@ def _bring_up(name: str, server, progress: Progress, installed: threading.Event)
 
 def _preflight(services: Services) -> None:
     """Fail before starting anything when a port a stopped server needs is taken."""
-    s = services.settings
-    checks = [
-        (services.mosquitto, [(s.mqtt_port, "MQTT", "MQTT_PORT"),
-                              (s.mqtt_tls_port, "MQTT TLS", "MQTT_TLS_PORT")]),
-        (services.kafka, [(s.kafka_port, "Kafka", "KAFKA_PORT"),
-                          (s.kafka_controller_port, "Kafka controller", "KAFKA_CONTROLLER_PORT")]),
-        (services.s3, [(s.s3_port, "S3", "S3_PORT")]),
-    ]  # fmt: skip
-    for server, ports in checks:
+    for server in services.servers():
         if server.pid is None:
-            for port, what, key in ports:
-                require_free(port, what, key)
+            server.require_ports_free()
 
 
 @contextlib.contextmanager
@@ -113,16 +109,16 @@ def _up(services: Services, report: Progress) -> dict[str, str]:
     kafka_installed = threading.Event()
 
     def mosquitto() -> None:
-        _bring_up("mosquitto", services.mosquitto, report, threading.Event())
+        _bring_up(services.mosquitto, report, threading.Event())
 
     def kafka() -> None:
-        _bring_up("kafka", services.kafka, report, kafka_installed)
+        _bring_up(services.kafka, report, kafka_installed)
         created = services.kafka.create_topics()
         if created:
             report.say("kafka", f"created topics {', '.join(sorted(created))}")
 
     def s3() -> None:
-        _bring_up("s3", services.s3, report, threading.Event())
+        _bring_up(services.s3, report, threading.Event())
         if services.s3.ensure_bucket(services.settings.bucket):
             report.say("s3", f"created bucket {services.settings.bucket}")
 
@@ -170,17 +166,12 @@ def down(env: Mapping[str, str] | None = None, progress: bool = True) -> list[st
     services = Services.build(env)
     report = Progress(enabled=progress)
     stopped = []
-    # Mosquitto first, so no device publishes into a pipeline that is shutting down.
-    for name, server in (
-        ("mosquitto", services.mosquitto),
-        ("kafka", services.kafka),
-        ("s3", services.s3),
-    ):
-        with report.step(name, "stopping"):
+    for server in services.servers():
+        with report.step(server.name, "stopping"):
             if server.stop():
-                stopped.append(name)
+                stopped.append(server.name)
             else:
-                report.say(name, "was not running")
+                report.say(server.name, "was not running")
     report.close()
     return stopped
 

@@ -7,7 +7,6 @@ import logging
 import subprocess
 import uuid
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -16,7 +15,7 @@ from contract import DATA_STREAMS, KAFKA_TOPICS
 from stack.errors import StackError
 from stack.install import ensure_java, install_kafka, kafka_installed, require_command
 from stack.layout import Layout
-from stack.process import Supervised, port_open, require_free
+from stack.process import Port, Server, port_open
 
 HOST = "127.0.0.1"
 DATA_TOPIC_PARTITIONS = 6
@@ -83,32 +82,31 @@ def _cluster_id() -> str:
             return cid
 
 
-class KafkaBroker:
+class KafkaBroker(Server):
     """One KRaft node with its own properties, log dirs, log and pid under ``layout``."""
 
+    name = "kafka"
+    start_timeout = 90.0
+    stop_timeout = 60.0  # a controlled shutdown flushes and closes the logs
+
     def __init__(self, layout: Layout, port: int, controller_port: int, heap: str = "1g") -> None:
-        self.layout = layout
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
         self.config_file = layout.config / "kafka-server.properties"
         self.log4j_file = layout.config / "kafka-log4j2.properties"
         self.data_dir = layout.data / "kafka"
-        self.proc = Supervised(
-            "kafka", layout.run / "kafka.pid", layout.logs / "kafka.log", str(self.config_file)
-        )
+        super().__init__(layout, str(self.config_file))
 
     @property
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid
-
-    @property
-    def log_file(self) -> Path:
-        return self.proc.log_file
+    def ports(self) -> list[Port]:
+        return [
+            (self.port, "Kafka", "KAFKA_PORT"),
+            (self.controller_port, "Kafka controller", "KAFKA_CONTROLLER_PORT"),
+        ]
 
     def installed(self) -> bool:
         return kafka_installed(self.layout)
@@ -184,28 +182,16 @@ class KafkaBroker:
             return False
         return True
 
-    def start(self, timeout: float = 90.0) -> None:
-        if self.pid is not None:
-            self.proc.wait_ready(self.healthy, timeout, "run `make down` and `make up`")
-            return
+    def launch(self) -> None:
         ensure_java()
-        require_free(self.port, "Kafka", "KAFKA_PORT")
-        require_free(self.controller_port, "Kafka controller", "KAFKA_CONTROLLER_PORT")
         self.prepare()
         self.proc.launch(self.command(), cwd=self.layout.root)
-        self.proc.wait_ready(self.healthy, timeout, "fix the cause and run `make up` again")
 
     def create_topics(self, partitions: Mapping[str, int] | None = None) -> list[str]:
         return create_topics(self.bootstrap, partitions or topic_partitions())
 
     def topics(self) -> Iterable[str]:
         return admin(self.bootstrap).list_topics(timeout=10).topics.keys()
-
-    def stop(self) -> bool:
-        return self.proc.stop(60.0)  # a controlled shutdown flushes and closes the logs
-
-    def kill(self) -> bool:
-        return self.proc.kill()
 
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "KAFKA_PORT": str(self.port),

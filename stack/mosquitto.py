@@ -19,7 +19,7 @@ from stack.errors import StackError
 from stack.install import APT_PACKAGES, ensure_apt
 from stack.layout import Layout
 from stack.limits import raise_nofile
-from stack.process import Supervised, require_free
+from stack.process import Port, Server
 from stack.tls import ensure_certificates
 
 TEMPLATE_DIR = REPO_ROOT / "mosquitto"
@@ -62,30 +62,21 @@ def mqtt_connect(
     return result[0] if result else None
 
 
-class Mosquitto:
+class Mosquitto(Server):
     """One Mosquitto broker with its own config, data, log and pid under ``layout``."""
 
+    name = "mosquitto"
+
     def __init__(self, layout: Layout, port: int, tls_port: int, credentials: Credentials) -> None:
-        self.layout = layout
         self.port = port
         self.tls_port = tls_port
         self.credentials = credentials
         self.config_file = layout.config / "mosquitto.conf"
         self.data_dir = layout.data / "mosquitto"
-        self.proc = Supervised(
-            "mosquitto",
-            layout.run / "mosquitto.pid",
-            layout.logs / "mosquitto.log",
-            str(self.config_file),
-        )
+        super().__init__(layout, str(self.config_file))
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid
-
-    @property
-    def log_file(self) -> Path:
-        return self.proc.log_file
+    def ports(self) -> list[Port]:
+        return [(self.port, "MQTT", "MQTT_PORT"), (self.tls_port, "MQTT TLS", "MQTT_TLS_PORT")]
 
     @property
     def ca_file(self) -> Path:
@@ -137,22 +128,10 @@ class Mosquitto:
         )
         return code is not None and not code.is_failure
 
-    def start(self, timeout: float = 30.0) -> None:
-        if self.pid is not None:
-            self.proc.wait_ready(self.healthy, timeout, "run `make down` and `make up`")
-            return
-        require_free(self.port, "MQTT", "MQTT_PORT")
-        require_free(self.tls_port, "MQTT TLS", "MQTT_TLS_PORT")
+    def launch(self) -> None:
         self.prepare()
         raise_nofile()  # inherited by the broker: devices open 10,000 connections
         self.proc.launch([mosquitto_binary(), "-c", str(self.config_file)], cwd=self.data_dir)
-        self.proc.wait_ready(self.healthy, timeout, "fix the cause and run `make up` again")
-
-    def stop(self) -> bool:
-        return self.proc.stop(30.0)
-
-    def kill(self) -> bool:
-        return self.proc.kill()
 
     def endpoints(self) -> dict[str, str]:
         return {"mqtt": f"mqtt://{HOST}:{self.port}", "mqtts": f"mqtts://{HOST}:{self.tls_port}"}

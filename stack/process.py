@@ -1,4 +1,9 @@
-"""Detached server processes: start in their own session, pid files, graceful stop, log tails."""
+"""Detached server processes: start in their own session, pid files, graceful stop, log tails.
+
+``Supervised`` is one process known by its pid file; ``Server`` is what every local server
+(Mosquitto, Kafka, S3) shares on top of it, written once: its pid and log files named after it,
+the ports checked free before a start, start (or reuse) and wait until healthy, stop and kill.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,15 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 
 from stack.errors import StackError
+from stack.layout import Layout
 
 
 def port_owner(port: int) -> str | None:
@@ -186,3 +194,70 @@ class Supervised:
                 return True
             time.sleep(0.05)
         return False
+
+
+Port = tuple[int, str, str]
+"""A port a server binds: (port, what it is for, the setting that moves it)."""
+
+
+class Server(ABC):
+    """One local server: a ``Supervised`` process with ``<name>.pid`` and ``<name>.log`` files.
+
+    A subclass names itself, passes the marker that tells its process apart (its config path),
+    and says how to check health, install, and launch; the life cycle is here.
+    """
+
+    name: ClassVar[str]
+    start_timeout: ClassVar[float] = 30.0
+    stop_timeout: ClassVar[float] = 30.0
+
+    def __init__(self, layout: Layout, marker: str) -> None:
+        self.layout = layout
+        self.proc = Supervised(
+            self.name, layout.run / f"{self.name}.pid", layout.logs / f"{self.name}.log", marker
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
+    @property
+    def log_file(self) -> Path:
+        return self.proc.log_file
+
+    @abstractmethod
+    def ports(self) -> list[Port]: ...
+
+    @abstractmethod
+    def installed(self) -> bool: ...
+
+    @abstractmethod
+    def install(self) -> None: ...
+
+    @abstractmethod
+    def healthy(self) -> bool: ...
+
+    @abstractmethod
+    def launch(self) -> None:
+        """Write config and folders, then ``self.proc.launch(...)``; ports are already free."""
+
+    def require_ports_free(self) -> None:
+        for port, what, env_key in self.ports():
+            require_free(port, what, env_key)
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start the server and wait until healthy; a running one is reused (waited for)."""
+        timeout = self.start_timeout if timeout is None else timeout
+        if self.pid is not None:
+            self.proc.wait_ready(self.healthy, timeout, "run `make down` and `make up`")
+            return
+        self.require_ports_free()
+        self.launch()
+        self.proc.wait_ready(self.healthy, timeout, "fix the cause and run `make up` again")
+
+    def stop(self) -> bool:
+        """Graceful stop (SIGKILL after ``stop_timeout``); True if it was running."""
+        return self.proc.stop(self.stop_timeout)
+
+    def kill(self) -> bool:
+        return self.proc.kill()

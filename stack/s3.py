@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import boto3
 from botocore.config import Config
@@ -12,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stack.errors import StackError
 from stack.install import install_versitygw, versitygw_binary, versitygw_installed
 from stack.layout import Layout
-from stack.process import Supervised, require_free
+from stack.process import Port, Server
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -31,32 +30,26 @@ def s3_client(
     )  # fmt: skip
 
 
-class S3Server:
+class S3Server(Server):
     """One versitygw process; buckets are folders under ``data/s3/objects``."""
 
+    name = "s3"
+
     def __init__(self, layout: Layout, port: int, access_key: str, secret_key: str) -> None:
-        self.layout = layout
         self.port = port
         self.access_key = access_key
         self.secret_key = secret_key
         # Sibling folders: versitygw refuses a sidecar whose path starts with the data path.
         self.objects_dir = layout.data / "s3" / "objects"
         self.meta_dir = layout.data / "s3" / "meta"
-        self.proc = Supervised(
-            "s3", layout.run / "s3.pid", layout.logs / "s3.log", str(self.objects_dir)
-        )
+        super().__init__(layout, str(self.objects_dir))
 
     @property
     def endpoint(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid
-
-    @property
-    def log_file(self) -> Path:
-        return self.proc.log_file
+    def ports(self) -> list[Port]:
+        return [(self.port, "S3", "S3_PORT")]
 
     def installed(self) -> bool:
         return versitygw_installed(self.layout)
@@ -80,11 +73,7 @@ class S3Server:
             "--quiet", "posix", "--sidecar", str(self.meta_dir), str(self.objects_dir),
         ]  # fmt: skip
 
-    def start(self, timeout: float = 30.0) -> None:
-        if self.pid is not None:
-            self.proc.wait_ready(self.healthy, timeout, "run `make down` and `make up`")
-            return
-        require_free(self.port, "S3", "S3_PORT")
+    def launch(self) -> None:
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.meta_dir.mkdir(parents=True, exist_ok=True)
         # Keys go through the environment, so they do not show in `ps`.
@@ -94,7 +83,6 @@ class S3Server:
             "ROOT_SECRET_ACCESS_KEY": self.secret_key,
         }
         self.proc.launch(self.command(), cwd=self.layout.root, env=env)
-        self.proc.wait_ready(self.healthy, timeout, "fix the cause and run `make up` again")
 
     def ensure_bucket(self, bucket: str) -> bool:
         """Create ``bucket`` unless it exists; True if created."""
@@ -107,12 +95,6 @@ class S3Server:
                 raise StackError(f"S3 bucket {bucket}: {exc}") from exc
         client.create_bucket(Bucket=bucket)
         return True
-
-    def stop(self) -> bool:
-        return self.proc.stop(30.0)
-
-    def kill(self) -> bool:
-        return self.proc.kill()
 
     def env(self) -> dict[str, str]:
         return {

@@ -1,14 +1,17 @@
-"""Supervised processes: a server dying on start is reported with its log, in one line."""
+"""Supervised processes and the Server life cycle: a server dying on start is reported with its
+log, in one line; a busy port stops a start before anything is launched."""
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import pytest
 
 from stack.errors import StackError
 from stack.install import require_command
-from stack.process import Supervised
+from stack.layout import Layout
+from stack.process import Port, Server, Supervised, free_port
 
 pytestmark = pytest.mark.integration  # starts (tiny) processes
 
@@ -42,3 +45,60 @@ def test_stop_is_graceful_then_forced(tmp_path):
 def test_missing_tool_names_the_fix():
     with pytest.raises(StackError, match="not-a-real-tool is not installed; install it"):
         require_command("not-a-real-tool", "install it")
+
+
+class Sleeper(Server):
+    """A stand-in server: a Python process that says it is up, then sleeps."""
+
+    name = "sleeper"
+    stop_timeout = 1.0
+
+    def __init__(self, layout: Layout, port: int) -> None:
+        self.port = port
+        self.launches = 0
+        super().__init__(layout, f"sleeper-marker-{port}")
+
+    def ports(self) -> list[Port]:
+        return [(self.port, "Sleeper", "SLEEPER_PORT")]
+
+    def installed(self) -> bool:
+        return True
+
+    def install(self) -> None:
+        pass
+
+    def healthy(self) -> bool:
+        return self.log_file.is_file() and "UP-NOW" in self.log_file.read_text()
+
+    def launch(self) -> None:
+        self.launches += 1
+        script = "import time; print('UP' + '-NOW', flush=True); time.sleep(60)"
+        self.proc.launch([sys.executable, "-c", script, self.proc.marker], cwd=self.layout.root)
+
+
+def test_server_files_are_named_after_it_and_a_running_one_is_reused(tmp_path):
+    layout = Layout.at(tmp_path).ensure()
+    server = Sleeper(layout, free_port())
+    assert server.proc.pid_file == layout.run / "sleeper.pid"
+    assert server.log_file == layout.logs / "sleeper.log"
+    try:
+        server.start(timeout=10)
+        pid = server.pid
+        assert pid is not None and server.healthy()
+        again = Sleeper(layout, server.port)  # another handle, as a second `stack up` makes
+        again.start(timeout=10)
+        assert again.pid == pid and again.launches == 0 and server.launches == 1
+    finally:
+        assert server.stop() is True
+    assert server.pid is None and server.stop() is False
+
+
+def test_a_busy_port_stops_the_start_before_launching(tmp_path):
+    layout = Layout.at(tmp_path).ensure()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        server = Sleeper(layout, squatter.getsockname()[1])
+        with pytest.raises(StackError, match="SLEEPER_PORT"):
+            server.start(timeout=10)
+    assert server.launches == 0 and server.pid is None
