@@ -1,10 +1,15 @@
-"""MQTT for the whole fleet: one paho v5 connection per device (or N shared gateway ones), all
-driven from one thread by a ``selectors`` loop over ``client.socket()``.
+"""MQTT for the whole fleet: one MQTT 5 connection per device (or N shared gateway ones), all
+driven from one thread by a ``selectors`` loop.
 
 Each device behaves like hardware: client id = device id, retained ``online`` status on connect,
 a last will that sets ``offline``, reconnects with jittered exponential backoff, and while its
 connection is down it buffers in order (bounded; drops counted) and replays on reconnect, after
-paho has re-sent what was in flight, so a subscriber sees each device's seq in order.
+re-sending what was in flight, so a subscriber sees each device's seq in order.
+
+paho opens each connection (socket, TLS, CONNECT with login and will, CONNACK) and notices its
+end; in between, the session is ours (``devices.wire``): PUBLISHes are queued per connection and
+written with one ``send`` per socket per loop pass, PUBACKs are read in bulk, QoS 1/2 messages
+stay in ``Conn.inflight`` until acknowledged and are re-sent first after a reconnect.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import random
 import selectors
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -26,13 +32,19 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from contract import encode, format_timestamp, status_topic
+from devices import wire
 from devices.scenario import Scenario
 
 log = logging.getLogger(__name__)
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-INFLIGHT = 100
+INFLIGHT = 500
+"""QoS>0 messages unacknowledged per connection (or the broker's receive maximum, if lower)."""
 HIGH_WATER = 20_000
 """Unacknowledged QoS>0 messages across the fleet before the simulation waits for the network."""
+AGAIN = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+Item = tuple[str, bytes, int, bool]
+"""A message waiting to be sent: topic, payload, qos, retain."""
 
 
 class BrokerError(Exception):
@@ -75,11 +87,12 @@ class MqttSettings:
 
 
 class Conn:
-    """One MQTT connection and the devices it carries."""
+    """One MQTT connection, the devices it carries and its session state."""
 
     __slots__ = (
-        "attempt", "client", "client_id", "connected", "devices", "down_until", "failed",
-        "pending", "retry_at", "sock",
+        "attempt", "backlog", "client", "client_id", "connected", "devices", "down_until",
+        "failed", "inbuf", "inflight", "last_rx", "last_tx", "mid", "out", "ping_at", "queued",
+        "retry_at", "sock", "window",
     )  # fmt: skip
 
     def __init__(self, client_id: str) -> None:
@@ -87,8 +100,20 @@ class Conn:
         self.client: mqtt.Client
         self.devices: list[Link] = []
         self.connected = False
+        """CONNACK received and not lost since: the session (not paho) owns the socket."""
         self.failed: str | None = None
-        self.pending: set[int] = set()
+        self.inflight: dict[int, bytes] = {}
+        """mid -> packet to re-send after a reconnect, oldest first (dicts keep order)."""
+        self.window = INFLIGHT
+        self.mid = 0
+        self.out = bytearray()
+        """Bytes not yet written; never shared with paho, which writes only before CONNACK."""
+        self.inbuf = b""
+        self.queued = 0
+        """Messages waiting in this connection's device buffers."""
+        self.backlog: deque[Link] = deque()
+        """Devices with a non-empty buffer, in the order they started waiting."""
+        self.last_tx = self.last_rx = self.ping_at = 0.0
         self.retry_at = 0.0
         self.down_until = 0.0
         self.attempt = 0
@@ -98,12 +123,15 @@ class Conn:
 class Link:
     """One device's outbox on its connection."""
 
-    __slots__ = ("buffer", "conn", "device_id")
+    __slots__ = ("buffer", "conn", "device_id", "heads", "waiting")
 
     def __init__(self, device_id: str, conn: Conn) -> None:
         self.device_id = device_id
         self.conn = conn
-        self.buffer: deque[tuple[str, bytes, int]] = deque()
+        self.buffer: deque[Item] = deque()
+        self.waiting = False
+        self.heads: dict[str, bytes] = {}
+        """topic -> encoded topic header, built once per topic."""
 
 
 class MqttNetwork:
@@ -119,13 +147,20 @@ class MqttNetwork:
         self.links: dict[str, Link] = {}
         self.conns: list[Conn] = []
         self.offline: set[Conn] = set()
-        self.replay: set[Conn] = set()
+        self.dirty: set[Conn] = set()
+        """Connected sessions with bytes in ``out``, written at the next loop pass."""
         self.writers: set[Conn] = set()
-        self.sent = self.dropped = self.reconnects = self.unacked = 0
+        """Sockets watched for writability: the kernel buffer was full."""
+        self.sent = self.dropped = self.reconnects = self.rejected = 0
+        self.unacked = 0
+        """QoS>0 messages in flight, plus messages queued on connected connections."""
         self.reboot_scale = 1.0
         """Wall seconds per simulated second of reboot downtime (1/speed; small when fast)."""
         self.closing = False
+        self.now = time.monotonic()
         self._next_misc = 0.0
+        # Keepalive is checked every few seconds; pings go out after half of it without traffic.
+        self._misc_every = min(5.0, self.keepalive / 4)
 
     # ----- set-up
     def add(self, device_ids: list[str]) -> None:
@@ -165,10 +200,8 @@ class MqttNetwork:
         c.will_set(
             status_topic(conn.client_id), self._status(conn.client_id, "offline"), 1, retain=True
         )
-        c.max_inflight_messages_set(INFLIGHT)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
-        c.on_publish = self._on_publish
         c.on_socket_open = self._on_socket_open
         c.on_socket_close = self._on_socket_close
         conn.client = c
@@ -191,6 +224,7 @@ class MqttNetwork:
                 conn.client.connect(s.host, s.port, self.keepalive)
             except OSError as exc:
                 raise BrokerError(f"cannot connect to Mosquitto at {where}: {exc}") from None
+            self._watch_paho_write(conn)
             if i % 200 == 199:
                 self.poll(0)
         deadline = time.monotonic() + timeout
@@ -207,7 +241,7 @@ class MqttNetwork:
                 return
         raise BrokerError(f"only {self.online} of {len(self.conns)} connections came up at {where}")
 
-    # ----- paho callbacks (run inside loop_read)
+    # ----- paho callbacks: the connection's opening and end
     def _on_socket_open(self, client: mqtt.Client, conn: Conn, sock: socket.socket) -> None:
         conn.sock = sock
         self.sel.register(sock, READ, conn)
@@ -224,20 +258,29 @@ class MqttNetwork:
             return
         conn.connected = True
         conn.attempt = 0
+        conn.last_tx = conn.last_rx = self.now
+        conn.window = min(INFLIGHT, getattr(properties, "ReceiveMaximum", INFLIGHT))
         self.offline.discard(conn)
+        self.unacked += conn.queued
+        # What was in flight when the connection dropped goes first, in its order (DUP set).
+        for mid, packet in conn.inflight.items():
+            conn.inflight[mid] = again = wire.for_resend(packet)
+            conn.out += again
         for link in conn.devices:
-            info = client.publish(
-                status_topic(link.device_id), self._status(link.device_id, "online"), 1, True
-            )
-            conn.pending.add(info.mid)
-            self.unacked += 1
-        # Replay after this callback returns: paho first re-sends what was in flight.
-        self.replay.add(conn)
+            online = (status_topic(link.device_id), self._status(link.device_id, "online"), 1, True)
+            self._queue(link, online, front=True)
+        self._drain(conn)
+        self.dirty.add(conn)
 
     def _on_disconnect(self, client, conn: Conn, flags, reason, properties) -> None:
         if conn.connected:
             log.debug("%s disconnected: %s", conn.client_id, reason)
-        conn.connected = False
+            conn.connected = False
+            self.unacked -= conn.queued
+        conn.out.clear()  # written to a dead socket or not at all: in-flight ones are re-sent
+        conn.inbuf = b""
+        conn.ping_at = 0.0
+        self.dirty.discard(conn)
         if self.closing:
             return
         delay = min(30.0, 0.5 * 2**conn.attempt) * self.rng.uniform(0.5, 1.0)
@@ -245,35 +288,64 @@ class MqttNetwork:
         conn.retry_at = max(time.monotonic() + delay, conn.down_until)
         self.offline.add(conn)
 
-    def _on_publish(self, client, conn: Conn, mid: int, reason, properties) -> None:
-        if mid in conn.pending:
-            conn.pending.discard(mid)
-            self.unacked -= 1
-
     # ----- the sink interface used by devices.emit
     def send(self, device_id: str, topic: str, payload: bytes, qos: int) -> None:
         link = self.links[device_id]
         conn = link.conn
-        if conn.connected and not link.buffer:
-            self._publish(conn, topic, payload, qos)
-            return
-        link.buffer.append((topic, payload, qos))
-        if len(link.buffer) > self.buffer_max:
-            link.buffer.popleft()
-            self.dropped += 1
+        if conn.connected and not link.buffer and (not qos or len(conn.inflight) < conn.window):
+            self._write(conn, link, topic, payload, qos, False)
+        else:
+            self._queue(link, (topic, payload, qos, False))
 
-    def _publish(
-        self, conn: Conn, topic: str, payload: bytes, qos: int, retain: bool = False
+    def _write(
+        self, conn: Conn, link: Link, topic: str, payload: bytes, qos: int, retain: bool
     ) -> None:
-        client = conn.client
-        info = client.publish(topic, payload, qos, retain)
-        self.sent += 1
+        head = link.heads.get(topic)
+        if head is None:
+            head = link.heads[topic] = wire.topic_head(topic)
         if qos:
-            conn.pending.add(info.mid)
+            mid = conn.mid = conn.mid % 65535 + 1  # never 0; wraps long after an ack
+            packet = conn.inflight[mid] = wire.publish(head, payload, qos, mid, retain)
             self.unacked += 1
-        if client.want_write() and conn.sock is not None and conn not in self.writers:
-            self.writers.add(conn)
-            self.sel.modify(conn.sock, READ | WRITE, conn)
+        else:
+            packet = wire.publish(head, payload, 0, 0, retain)
+        conn.out += packet
+        self.dirty.add(conn)
+        self.sent += 1
+
+    def _queue(self, link: Link, item: Item, front: bool = False) -> None:
+        conn = link.conn
+        if front:
+            link.buffer.appendleft(item)
+        else:
+            link.buffer.append(item)
+        conn.queued += 1
+        if conn.connected:
+            self.unacked += 1  # waiting for the window, not for the network: no drop
+        elif len(link.buffer) > self.buffer_max:
+            link.buffer.popleft()
+            conn.queued -= 1
+            self.dropped += 1
+        if not link.waiting:
+            link.waiting = True
+            conn.backlog.append(link)
+
+    def _drain(self, conn: Conn) -> None:
+        """Send buffered messages, oldest first per device, as far as the window allows."""
+        backlog = conn.backlog
+        while backlog and conn.connected:
+            link = backlog[0]
+            buf = link.buffer
+            while buf:
+                topic, payload, qos, retain = buf[0]
+                if qos and len(conn.inflight) >= conn.window:
+                    return
+                buf.popleft()
+                conn.queued -= 1
+                self.unacked -= 1
+                self._write(conn, link, topic, payload, qos, retain)
+            backlog.popleft()
+            link.waiting = False
 
     def reboot(self, device_id: str, downtime_s: float) -> None:
         """A power cycle: the connection drops uncleanly (the broker fires the will)."""
@@ -287,34 +359,139 @@ class MqttNetwork:
 
     # ----- the loop
     def poll(self, timeout: float) -> None:
+        self.now = time.monotonic()
+        if self.dirty:
+            self._flush()
         for key, mask in self.sel.select(timeout):
             conn: Conn = key.data
+            if not conn.connected:  # paho's part: CONNECT out, CONNACK in
+                if mask & READ:
+                    conn.client.loop_read()
+                if mask & WRITE and conn.sock is not None and not conn.connected:
+                    conn.client.loop_write()
+                    self._watch_paho_write(conn)
+                continue
             if mask & READ:
-                conn.client.loop_read()
-            if mask & WRITE and conn.sock is not None:
-                conn.client.loop_write()
-                if not conn.client.want_write() and conn.sock is not None:
-                    self.writers.discard(conn)
-                    self.sel.modify(conn.sock, READ, conn)
-        if self.replay:
-            self._replay()
-        now = time.monotonic()
+                self._read(conn)
+            if mask & WRITE and conn.connected:
+                self._send(conn)
+        if self.dirty:
+            self._flush()
+        now = self.now = time.monotonic()
         if now >= self._next_misc:
-            self._next_misc = now + 5.0  # keepalive is >= 60 s; 10k clients cost ~10 ms a pass
-            for conn in self.conns:
-                if conn.sock is not None:
-                    conn.client.loop_misc()
+            self._next_misc = now + self._misc_every
+            self._keepalive(now)
         if self.offline:
             self._reconnect(now)
 
-    def _replay(self) -> None:
-        for conn in list(self.replay):
-            self.replay.discard(conn)
-            for link in conn.devices:
-                buf = link.buffer
-                while buf and conn.connected:
-                    topic, payload, qos = buf.popleft()
-                    self._publish(conn, topic, payload, qos)
+    def _read(self, conn: Conn) -> None:
+        sock = conn.sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(65536)
+            if isinstance(sock, ssl.SSLSocket):
+                while sock.pending():  # decrypted bytes select() cannot see
+                    data += sock.recv(65536)
+        except AGAIN:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._lost(conn)
+            return
+        conn.last_rx = self.now
+        conn.ping_at = 0.0
+        if conn.inbuf:
+            data = conn.inbuf + data
+        packets, conn.inbuf = wire.split(data)
+        inflight = conn.inflight
+        for first, body in packets:
+            kind = first & 0xF0
+            if kind == wire.PUBACK or kind == wire.PUBCOMP:
+                if inflight.pop(int.from_bytes(body[:2], "big"), None) is not None:
+                    self.unacked -= 1
+                    if len(body) > 2 and body[2] >= 0x80:  # e.g. 0x87: the ACL refused it
+                        self.rejected += 1
+            elif kind == wire.PUBREC:
+                mid = int.from_bytes(body[:2], "big")
+                if mid in inflight:
+                    inflight[mid] = packet = wire.pubrel(mid)
+                    conn.out += packet
+                    self.dirty.add(conn)
+            elif kind != wire.PINGRESP:  # DISCONNECT from the broker, or a protocol error
+                log.debug("%s: broker sent packet 0x%02x; dropping the connection", conn, first)
+                self._lost(conn)
+                return
+        if conn.backlog and len(inflight) < conn.window:
+            self._drain(conn)
+
+    def _lost(self, conn: Conn) -> None:
+        """End a session: paho, reading the closed socket, runs its disconnect path for us."""
+        sock = conn.sock
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+            while sock.recv(65536):  # so paho's next read is the end of the stream
+                pass
+        conn.client.loop_read()
+
+    def _flush(self) -> None:
+        dirty, self.dirty = self.dirty, set()
+        for conn in dirty:
+            if conn.connected:
+                self._send(conn)
+
+    def _send(self, conn: Conn) -> None:
+        """One ``send`` for everything the connection has queued; the rest waits for WRITE."""
+        out, sock = conn.out, conn.sock
+        if not out or sock is None:
+            return
+        try:
+            n = sock.send(out)
+        except AGAIN:
+            n = 0
+        except OSError:
+            self._lost(conn)
+            return
+        conn.last_tx = self.now
+        if n == len(out):
+            out.clear()
+            if conn in self.writers:
+                self.writers.discard(conn)
+                self.sel.modify(sock, READ, conn)
+            return
+        del out[:n]
+        if conn not in self.writers:
+            self.writers.add(conn)
+            self.sel.modify(sock, READ | WRITE, conn)
+
+    def _watch_paho_write(self, conn: Conn) -> None:
+        """Before CONNACK paho writes; watch its socket for writability while it has bytes."""
+        sock, want = conn.sock, conn.client.want_write()
+        if sock is None or want == (conn in self.writers):
+            return
+        if want:
+            self.writers.add(conn)
+        else:
+            self.writers.discard(conn)
+        self.sel.modify(sock, READ | WRITE if want else READ, conn)
+
+    def _keepalive(self, now: float) -> None:
+        """Ping after half the keepalive without traffic; no answer within it: the link is dead."""
+        half = self.keepalive / 2
+        for conn in self.conns:
+            if conn.connected:
+                if conn.ping_at:
+                    if now - conn.ping_at > half:
+                        self._lost(conn)
+                elif now - conn.last_tx >= half or now - conn.last_rx >= half:
+                    conn.ping_at = now
+                    conn.out += wire.PINGREQ_PACKET
+                    self.dirty.add(conn)
+            elif conn.sock is not None:
+                conn.client.loop_misc()
 
     def _reconnect(self, now: float) -> None:
         for conn in list(self.offline):
@@ -324,6 +501,7 @@ class MqttNetwork:
             try:
                 conn.client.reconnect()
                 self.offline.discard(conn)
+                self._watch_paho_write(conn)
             except OSError:
                 delay = min(30.0, 0.5 * 2**conn.attempt) * self.rng.uniform(0.5, 1.0)
                 conn.attempt += 1
@@ -338,27 +516,38 @@ class MqttNetwork:
 
     @property
     def buffered(self) -> int:
-        return sum(len(link.buffer) for link in self.links.values()) if self.offline else 0
+        """Messages held while their connection is down."""
+        return sum(c.queued for c in self.offline) if self.offline else 0
+
+    def _left(self) -> int:
+        return sum(len(c.inflight) + c.queued for c in self.conns)
 
     def close(self, timeout: float = 60.0) -> int:
         """Wait for every PUBACK and every buffer to drain, announce ``offline``, disconnect.
 
         Returns the messages still unacknowledged or buffered (0 on a clean exit)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (self.unacked or self.offline or self.replay):
+        while time.monotonic() < deadline and (self.unacked or self.offline):
             self.poll(0.05)
-        left = self.unacked + sum(len(link.buffer) for link in self.links.values())
+        left = self._left()
         self.closing = True
         for conn in self.conns:
             if conn.connected:
                 for link in conn.devices:
-                    topic = status_topic(link.device_id)
-                    self._publish(conn, topic, self._status(link.device_id, "offline"), 1, True)
+                    offline = (
+                        status_topic(link.device_id),
+                        self._status(link.device_id, "offline"),
+                    )
+                    self._queue(link, (*offline, 1, True))
+                self._drain(conn)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.unacked > left:
+        while time.monotonic() < deadline and self._left() > left:
             self.poll(0.05)
         for conn in self.conns:
             if conn.connected:
-                conn.client.disconnect()
-        self.poll(0.1)
+                conn.out += wire.DISCONNECT_PACKET
+                self.dirty.add(conn)
+        deadline = time.monotonic() + 5  # the broker closes each socket on our DISCONNECT
+        while time.monotonic() < deadline and (self.dirty or self.writers or self.online):
+            self.poll(0.05)
         return left
