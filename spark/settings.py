@@ -9,14 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract import ALL_STREAMS, DATA_STREAMS, STREAMS, Stream
-from stack.env import REPO_ROOT
 from stack.errors import StackError
+from stack.layout import Layout
 
 INTERVAL_RE = re.compile(
     r"^\s*(\d+(\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$"
 )
 _UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
-DEFAULT_CHECKPOINT = REPO_ROOT / ".cityfleet" / "checkpoints" / "stream"
+
+
+def default_checkpoint(env: Mapping[str, str]) -> Path:
+    """The stack's own checkpoint folder, so a stack with its own state folder has its own."""
+    return Layout.from_env(env).root / "checkpoints" / "stream"
 
 
 def interval(text: str, flag: str) -> str:
@@ -90,7 +94,7 @@ class StreamSettings:
             raise StackError(
                 "KAFKA_BOOTSTRAP_SERVERS is not set: run `make up` (it writes .env)", exit_code=2
             )
-        checkpoint = args.checkpoint or str(DEFAULT_CHECKPOINT)
+        checkpoint = args.checkpoint or str(default_checkpoint(env))
         if "://" not in checkpoint:
             checkpoint = str(Path(checkpoint).resolve())
         if args.starting_offsets not in ("earliest", "latest"):
@@ -129,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-root", help="lake root (default s3a://$S3_BUCKET/)")
     parser.add_argument(
         "--checkpoint",
-        help=f"checkpoint root, one folder per topic (default {DEFAULT_CHECKPOINT})",
+        help="checkpoint root, one folder per topic (default $CITYFLEET_STATE_DIR/checkpoints/"
+        "stream, that is .cityfleet/checkpoints/stream)",
     )
     parser.add_argument("--trigger", default="10 seconds", help="micro-batch interval")
     parser.add_argument(

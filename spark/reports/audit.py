@@ -22,10 +22,32 @@ TITLE = "Completeness audit"
 KEY = ["stream", "device_id"]
 
 
-def _per_device(df: DataFrame | None, device: F.Column, name: str) -> DataFrame | None:
+def _keys(df: DataFrame | None, json_col: str | None = None) -> DataFrame | None:
+    """(device_id, seq) of each row; raw layers hold them inside the JSON payload."""
     if df is None:
         return None
-    return df.groupBy(device.alias("device_id")).agg(F.count("*").alias(name))
+    if json_col is None:
+        return df.select("device_id", "seq")
+    text = F.col(json_col).cast("string")
+    return df.select(
+        F.get_json_object(text, "$.device_id").alias("device_id"),
+        F.get_json_object(text, "$.seq").cast("long").alias("seq"),
+    )
+
+
+def _scoped(keys: DataFrame | None, bounds: DataFrame | None) -> DataFrame | None:
+    """Only the rows of the run ``bounds`` describes: its devices, its seq range."""
+    if keys is None or bounds is None:
+        return keys
+    return (
+        keys.join(F.broadcast(bounds), "device_id")
+        .where(F.col("seq").between(F.col("first_seq"), F.col("last_seq")))
+        .select("device_id", "seq")
+    )
+
+
+def _count(keys: DataFrame | None, name: str) -> DataFrame | None:
+    return None if keys is None else keys.groupBy("device_id").agg(F.count("*").alias(name))
 
 
 def _stream_audit(
@@ -36,23 +58,19 @@ def _stream_audit(
     quarantine: DataFrame | None,
     bounds: DataFrame | None,
 ) -> DataFrame:
-    keys = silver.select("device_id", "seq")
-    if late is not None:
-        keys = keys.unionByName(late.select("device_id", "seq"))
-    seqs = keys.distinct()
+    silver_k = _scoped(_keys(silver), bounds)
+    late_k = _scoped(_keys(late), bounds)
+    assert silver_k is not None
+    seqs = (silver_k if late_k is None else silver_k.unionByName(late_k)).distinct()
     if bounds is not None:
-        # A run's manifest names the seq range it published; seqs of earlier runs in the same
-        # lake are neither expected nor counted.
-        seqs = (
-            seqs.join(F.broadcast(bounds), "device_id")
-            .where(F.col("seq").between(F.col("first_seq"), F.col("last_seq")))
-            .select("device_id", "seq", (F.col("first_seq") - 1).alias("_start"))
+        start = seqs.join(F.broadcast(bounds), "device_id").select(
+            "device_id", "seq", (F.col("first_seq") - 1).alias("_start")
         )
     else:
-        seqs = seqs.withColumn("_start", F.lit(0).cast("long"))
+        start = seqs.withColumn("_start", F.lit(0).cast("long"))
     w = Window.partitionBy("device_id").orderBy("seq")
     gaps = (
-        seqs.withColumn("_prev", F.coalesce(F.lag("seq").over(w), F.col("_start")))
+        start.withColumn("_prev", F.coalesce(F.lag("seq").over(w), F.col("_start")))
         .where(F.col("seq") - F.col("_prev") > 1)
         .groupBy("device_id")
         .agg(
@@ -69,19 +87,18 @@ def _stream_audit(
     received = seqs.groupBy("device_id").agg(
         F.count("*").alias("received"), F.max("seq").alias("max_seq")
     )
-    silver_rows = silver.groupBy("device_id").agg(F.count("*").alias("silver_rows"))
-    out = received.join(silver_rows, "device_id", "full").join(gaps, "device_id", "left")
-    parts = [
-        _per_device(late, F.col("device_id"), "late_rows"),
-        _per_device(
-            bronze, F.get_json_object(F.col("value").cast("string"), "$.device_id"), "bronze_rows"
-        ),
-        _per_device(quarantine, F.get_json_object("payload", "$.device_id"), "quarantined"),
-    ]
-    for part, name in zip(parts, ("late_rows", "bronze_rows", "quarantined"), strict=True):
+    out = received.join(gaps, "device_id", "left")
+    parts = {
+        "silver_rows": silver_k,
+        "late_rows": late_k,
+        "bronze_rows": _scoped(_keys(bronze, "value"), bounds),
+        "quarantined": _scoped(_keys(quarantine, "payload"), bounds),
+    }
+    for name, keys in parts.items():
+        counted = _count(keys, name)
         out = (
-            out.join(part, "device_id", "full")
-            if part is not None
+            out.join(counted, "device_id", "full")
+            if counted is not None
             else out.withColumn(name, F.lit(0).cast("long"))
         )
     return out.withColumn("stream", F.lit(stream))

@@ -50,9 +50,13 @@ def test_journey_figures_match_the_generated_trip(spark) -> None:
 def test_audit_counts_gaps_duplicates_late_and_quarantine(spark) -> None:
     silver = frame(spark, [vehicle("a1", s, T0) for s in (1, 2, 3, 5, 6, 9)])
     late = frame(spark, [vehicle("a1", 4, T0)])
-    bronze_values = [(b'{"device_id": "a1"}',)] * 12
+    # Kafka held 12 records: the 7 kept, 1 quarantined (seq 7, malformed) and 4 extra copies.
+    bronze_values = [
+        (f'{{"device_id": "a1", "seq": {s}}}'.encode(),)
+        for s in (1, 1, 2, 3, 3, 4, 5, 6, 7, 9, 9, 9)
+    ]
     bronze = spark.createDataFrame(bronze_values, "value binary")
-    quarantine = spark.createDataFrame([('{"device_id": "a1"}',)], "payload string")
+    quarantine = spark.createDataFrame([('{"device_id": "a1", "seq": 7}',)], "payload string")
     layers = {
         "vehicle": {"silver": silver, "late": late, "bronze": bronze, "quarantine": quarantine}
     }
@@ -71,6 +75,7 @@ def test_audit_counts_gaps_duplicates_late_and_quarantine(spark) -> None:
     rerun = {"a1": {"vehicle": {"published": 2, "first_seq": 5, "last_seq": 6}}}
     (again,) = audit.build(spark, {"vehicle": {"silver": silver.union(other)}}, rerun).collect()
     assert (again.device_id, again.expected, again.received, again.missing) == ("a1", 2, 2, 0)
+    assert again.silver_rows == 2  # seqs 5 and 6, not the earlier run's
     ok = audit.build(spark, {"vehicle": {"silver": silver.where("seq <= 3")}}, None).collect()
     assert (
         audit.verdict([r.asDict(recursive=True) for r in ok]) == "audit: OK, 3 messages, 0 missing"
