@@ -1,8 +1,9 @@
 """``make demo``: the whole pipeline on one scenario, from devices to a report, with live counts.
 
 Starts the local stack, the streaming job and the bridge, runs the scenario's devices at an
-accelerated clock, waits until silver holds every published message, runs the reports and
-prints where to look further. Ctrl-C stops everything it started.
+accelerated clock, waits until the streaming job has landed everything the bridge wrote to
+Kafka, stops them, runs the reports (whose audit checks this run's every message against the
+devices' manifest) and prints where to look further. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from rich.table import Table
 from stack import pipeline
 from stack.env import REPO_ROOT
 from stack.errors import StackError
-from stack.flow import STREAM_TOPICS, MqttCounter, delta, kafka_offsets, silver_rows
+from stack.flow import (
+    STREAM_TOPICS,
+    MqttCounter,
+    committed_offsets,
+    delta,
+    kafka_offsets,
+    parquet_dataset,
+    s3_filesystem,
+)
 from stack.layout import Layout
 
 console = Console(stderr=True)
@@ -33,21 +42,29 @@ PARTS = {
     "stream": "spark.stream",
     "report": "spark.report",
 }
+Counts = Mapping[str, int]
 
 
 def missing_parts() -> list[str]:
     return [name for name, mod in PARTS.items() if importlib.util.find_spec(mod) is None]
 
 
-def counts_table(rows: Mapping[str, Mapping[str, int]], title: str) -> Table:
+def counts_table(
+    rows: Mapping[str, Counts], title: str, rates: Mapping[str, float] | None = None
+) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("stage")
     for name in STREAM_TOPICS:
         table.add_column(name, justify="right")
     table.add_column("total", justify="right")
+    if rates is not None:
+        table.add_column("msg/s", justify="right")
     for stage, counts in rows.items():
         values = [counts.get(n, 0) for n in STREAM_TOPICS]
-        table.add_row(stage, *(f"{v:,}" for v in values), f"{sum(values):,}")
+        cells = [stage, *(f"{v:,}" for v in values), f"{sum(values):,}"]
+        if rates is not None:
+            cells.append(f"{rates.get(stage, 0.0):,.0f}")
+        table.add_row(*cells)
     return table
 
 
@@ -61,33 +78,76 @@ def manifest_totals(path: Path) -> dict[str, int]:
     return totals
 
 
-def watch(
-    live: Live,
-    title: str,
-    probes: Mapping[str, Callable[[], dict[str, int]]],
-    done: Callable[[], bool],
-    timeout: float,
-    interval: float = 2.0,
-) -> dict[str, dict[str, int]]:
-    """Refresh the counts table until ``done()`` or ``timeout``; return the last counts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = {stage: probe() for stage, probe in probes.items()}
-        live.update(counts_table(rows, f"{title}  ({time.strftime('%T')})"))
-        if done() or time.monotonic() > deadline:
-            return rows
-        time.sleep(interval)
+def covers(have: Counts, want: Counts) -> bool:
+    return all(have.get(k, 0) >= v for k, v in want.items())
+
+
+class Watcher:
+    """Polls the stage probes and redraws one live table with counts and rates."""
+
+    def __init__(
+        self,
+        live: Live,
+        probes: Mapping[str, Callable[[], dict[str, int]]],
+        status: Callable[[], str],
+    ) -> None:
+        self.live = live
+        self.probes = probes
+        self.status = status
+        self.began = time.monotonic()
+        self.rows: dict[str, dict[str, int]] = {}
+        self._last: tuple[float, dict[str, int]] | None = None
+
+    def poll(self, phase: str) -> dict[str, dict[str, int]]:
+        now = time.monotonic()
+        self.rows = {stage: probe() for stage, probe in self.probes.items()}
+        totals = {stage: sum(c.values()) for stage, c in self.rows.items()}
+        rates: dict[str, float] = {}
+        if self._last is not None and now > self._last[0]:
+            span = now - self._last[0]
+            rates = {s: (totals[s] - self._last[1].get(s, 0)) / span for s in totals}
+        self._last = (now, totals)
+        title = f"{phase}  ·  {now - self.began:.0f} s  ·  {self.status()}"
+        self.live.update(counts_table(self.rows, title, rates))
+        return self.rows
+
+    def until(
+        self, phase: str, done: Callable[[dict[str, dict[str, int]]], bool], timeout: float
+    ) -> bool:
+        """Redraw every 2 s until ``done(rows)``; False when ``timeout`` passes first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if done(self.poll(phase)):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(2.0)
+
+
+def silver_per_stream(env: Mapping[str, str]) -> dict[str, int]:
+    """This run's rows in silver per stream, from the audit the report just wrote (gold)."""
+    dataset = parquet_dataset(s3_filesystem(env), f"{env['S3_BUCKET']}/gold/audit")
+    totals = dict.fromkeys(STREAM_TOPICS, 0)
+    if dataset is None:
+        return totals
+    table = dataset.to_table(columns=["stream", "silver_rows"]).to_pylist()
+    for row in table:
+        if row["stream"] in totals:
+            totals[row["stream"]] += row["silver_rows"] or 0
+    return totals
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack demo", description=__doc__)
     parser.add_argument("--scenario", default="london-birmingham")
-    parser.add_argument("--speed", type=float, default=120.0, help="simulated seconds per second")
+    parser.add_argument(
+        "--speed", type=float, default=240.0, help="simulated seconds per second (default 240)"
+    )
     parser.add_argument(
         "--settle-timeout",
         type=float,
-        default=240.0,
-        help="seconds to wait for silver to catch up after the devices finish",
+        default=300.0,
+        help="seconds to wait for the lake to catch up after the devices finish",
     )
     args = parser.parse_args(argv)
 
@@ -105,11 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = layout.root / "demo" / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = run_dir / "manifest.json"
+    checkpoint = layout.root / "checkpoints" / "stream"
     child_env = {**env, "PYTHONUNBUFFERED": "1"}
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
 
-    kafka_base = kafka_offsets(env["KAFKA_BOOTSTRAP_SERVERS"])
-    silver_base = silver_rows(env)
-    stream = pipeline.stream(run_dir, child_env, "--trigger", "5 seconds")
+    kafka_base = kafka_offsets(bootstrap)
+    lake_base = committed_offsets(checkpoint)
+    stream = pipeline.stream(
+        run_dir, child_env, "--trigger", "5 seconds", "--checkpoint", str(checkpoint)
+    )
     bridge = pipeline.bridge(run_dir, child_env)
     devices = pipeline.devices(
         args.scenario,
@@ -124,49 +188,69 @@ def main(argv: list[str] | None = None) -> int:
         "--state-dir",
         str(layout.root / "devices"),
     )
-    console.print(f"==> logs in {run_dir}")
+    console.print(f"==> logs of this run in {run_dir}")
+    console.print(
+        "==> starting the streaming job (a Spark JVM: its first batch takes a while), "
+        "the bridge and the devices"
+    )
+
+    def status() -> str:
+        landed = any(committed_offsets(checkpoint)[n] > lake_base[n] for n in STREAM_TOPICS)
+        spark = "landing" if landed else "starting" if stream.alive else "stopped"
+        cars = "running" if devices.alive else "done"
+        return f"devices {cars}, bridge {'up' if bridge.alive else 'down'}, Spark {spark}"
+
     counter = MqttCounter(
         env, client_id=f"cityfleet-demo-{int(time.time())}", device_prefix=f"{args.scenario}-"
     )
-    with counter as mqtt_seen:
-        probes = {
-            "published (MQTT)": mqtt_seen.snapshot,
-            "in Kafka": lambda: delta(kafka_offsets(env["KAFKA_BOOTSTRAP_SERVERS"]), kafka_base),
-            "in silver": lambda: delta(silver_rows(env), silver_base),
-        }
-        with pipeline.running(stream, bridge), Live(console=console, refresh_per_second=2) as live:
-            console.print("==> streaming job and bridge started; starting the devices")
-            devices.start()
-            try:
-                watch(
-                    live,
-                    f"{args.scenario}: devices running",
-                    probes,
-                    lambda: not devices.alive or not bridge.alive or not stream.alive,
-                    3600,
-                )
-            finally:
-                devices.stop()
-            for part in (devices, bridge, stream):
-                part.check()
-            expected = manifest_totals(manifest)
-            console.print(
-                f"==> devices done: {sum(expected.values()):,} messages published; "
-                "waiting for silver to catch up"
+    with (
+        counter as mqtt_seen,
+        pipeline.running(stream, bridge),
+        Live(console=console, refresh_per_second=2) as live,
+    ):
+        watcher = Watcher(
+            live,
+            {
+                "published (MQTT)": mqtt_seen.snapshot,
+                "in Kafka": lambda: delta(kafka_offsets(bootstrap), kafka_base),
+                "landed by Spark": lambda: delta(committed_offsets(checkpoint), lake_base),
+            },
+            status,
+        )
+        devices.start()
+        try:
+            watcher.until(
+                f"{args.scenario}: devices publishing",
+                lambda _rows: not (devices.alive and bridge.alive and stream.alive),
+                3600,
             )
-            rows = watch(
-                live,
-                f"{args.scenario}: settling",
-                probes,
-                lambda: (
-                    all(v >= expected[k] for k, v in probes["in silver"]().items())
-                    or not stream.alive
-                ),
-                args.settle_timeout,
-                interval=3.0,
-            )
-    rows = {"published (devices)": expected, **rows}
-    console.print("==> running the reports")
+        finally:
+            devices.stop()
+        for part in (devices, bridge, stream):
+            part.check()
+        expected = manifest_totals(manifest)
+        console.print(f"==> devices done: {sum(expected.values()):,} messages published")
+        relayed = watcher.until(
+            "bridge relaying the last messages",
+            lambda rows: covers(rows["in Kafka"], expected) or not bridge.alive,
+            60,
+        )
+        target = delta(kafka_offsets(bootstrap), kafka_base)
+        landed = watcher.until(
+            "Spark landing the last batches",
+            lambda rows: covers(rows["landed by Spark"], target) or not stream.alive,
+            args.settle_timeout,
+        )
+        rows = watcher.rows
+        console.print("==> stopping the bridge and the streaming job")
+    for part in (bridge, stream):
+        part.check()
+    if not (relayed and landed):
+        console.print(
+            f"[yellow]the lake did not catch up within {args.settle_timeout:.0f} s; the audit "
+            f"will show what is missing (logs in {run_dir})"
+        )
+    console.print("==> running the reports (Spark batch over the lake)")
     report = subprocess.run(
         [pipeline.PYTHON, "-m", "spark.report", "all", "--manifest", str(manifest)],
         env=child_env,
@@ -179,12 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     if report.returncode != 0:
         raise StackError(f"the reports failed (exit {report.returncode}); see {run_dir}/report.log")
     verdict = next((ln for ln in report.stdout.splitlines() if ln.startswith("audit:")), "")
-    summary(rows, verdict, env, run_dir, time.monotonic() - started)
+    stages = {
+        "published (devices)": expected,
+        **rows,
+        "in silver (this run)": silver_per_stream(env),
+    }
+    summary(stages, verdict, env, run_dir, time.monotonic() - started)
     return 0 if "OK" in verdict else 1
 
 
 def summary(
-    rows: Mapping[str, Mapping[str, int]],
+    rows: Mapping[str, Counts],
     verdict: str,
     env: Mapping[str, str],
     run_dir: Path,
@@ -195,6 +284,7 @@ def summary(
     out.print(f"[bold]{verdict or 'audit: no verdict printed by the report'}")
     html = sorted((REPO_ROOT / "reports").glob("*.html"), key=lambda p: p.stat().st_mtime)
     bucket = env["S3_BUCKET"]
+    port = env.get("MQTT_PORT", "1883")
     out.print(f"""
 HTML report   {html[-1] if html else "(none)"}
 Parquet lake  s3a://{bucket}/silver/<topic>/  (bronze/, quarantine/, late/, gold/ beside it)
@@ -202,7 +292,7 @@ run logs      {run_dir}
 took          {elapsed:.0f} s
 
 Look further (load the credentials first: set -a; . ./.env; set +a):
-  mosquitto_sub -h 127.0.0.1 -p 1883 -u "$MQTT_USERNAME" -P "$MQTT_PASSWORD" -t 'city/#' -v
+  mosquitto_sub -h 127.0.0.1 -p {port} -u "$MQTT_USERNAME" -P "$MQTT_PASSWORD" -t 'city/#' -v
   kcat -b "$KAFKA_BOOTSTRAP_SERVERS" -t vehicle_data -C -o -5 -e -f '%k %s\\n'
   .venv/bin/python -m spark.sql "SELECT device_id, count(*) FROM smartcity.vehicle_data GROUP BY 1"
 """)
