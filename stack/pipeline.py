@@ -94,6 +94,8 @@ class Component:
         code = self.returncode
         if code not in (None, 0):
             tail = log_tail(self.log_file)
+            if len(tail) > 300:  # a JVM stack line can be pages long; the log has it all
+                tail = tail[:300] + " ..."
             raise StackError(f"{self.name} exited with code {code}; see {self.log_file}: {tail}")
 
 
