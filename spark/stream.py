@@ -13,12 +13,14 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.errors import StreamingQueryException
 from pyspark.sql.streaming import StreamingQuery
 
 from contract import Stream
@@ -141,18 +143,14 @@ def run(settings: StreamSettings, env: Mapping[str, str]) -> dict[str, dict[str,
         "available-now" if settings.available_now else f"trigger {settings.trigger}",
     )
     try:
-        if settings.available_now:
-            for query, _ in started:
-                query.awaitTermination()
-        else:
-            while not spark.streams.awaitAnyTermination(timeout=60):
-                _log_rates(started)
+        _wait(started, settings.available_now)
+        if not STOP.is_set() and not settings.available_now:
             for query, _ in started:
                 if query.exception() is None and not query.isActive:
                     raise StackError(f"query {query.name} stopped unexpectedly")
-    except KeyboardInterrupt:
-        log.info("stopping the queries")
     finally:
+        if STOP.is_set():
+            log.info("stopping the queries (a batch in flight is replayed on the next start)")
         for query, _ in started:
             if query.isActive:
                 query.stop()
@@ -162,6 +160,22 @@ def run(settings: StreamSettings, env: Mapping[str, str]) -> dict[str, dict[str,
             first = str(exc).strip().splitlines()[0]
             raise StackError(f"streaming query {query.name} failed: {first}")
     return {w.tables.topic: dict(w.totals) for _, w in started}
+
+
+def _wait(started: list[tuple[StreamingQuery, BatchWriter]], available_now: bool) -> None:
+    """Until every query ends (available-now), any one ends (continuous), or STOP is set."""
+    next_log = time.monotonic() + 60
+    while not STOP.is_set():
+        active = [q for q, _ in started if q.isActive]
+        if not active or (not available_now and len(active) < len(started)):
+            return
+        try:
+            active[0].awaitTermination(1)
+        except StreamingQueryException:
+            return  # reported below from query.exception(), in one line
+        if time.monotonic() >= next_log:
+            _log_rates(started)
+            next_log += 60
 
 
 def _log_rates(started: list[tuple[StreamingQuery, BatchWriter]]) -> None:
@@ -177,8 +191,13 @@ def _log_rates(started: list[tuple[StreamingQuery, BatchWriter]]) -> None:
             )
 
 
-def _sigterm(_signo: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+STOP = threading.Event()
+
+
+def _stop(_signo: int, _frame: object) -> None:
+    # Only a flag: an exception raised inside a py4j call would cut the gateway mid-command,
+    # and the JVM would then die mid-batch with pages of errors and exit code 1.
+    STOP.set()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     started = time.monotonic()
     try:
         env = load_env()
