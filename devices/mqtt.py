@@ -223,7 +223,14 @@ class MqttNetwork:
             try:
                 conn.client.connect(s.host, s.port, self.keepalive)
             except OSError as exc:
-                raise BrokerError(f"cannot connect to Mosquitto at {where}: {exc}") from None
+                if i == 0:
+                    raise BrokerError(f"cannot connect to Mosquitto at {where}: {exc}") from None
+                # A busy broker's accept queue overflows in a burst of thousands of connects:
+                # that device retries like any other dropped connection.
+                log.debug("%s: connect failed (%s); retrying", conn.client_id, exc)
+                conn.retry_at = time.monotonic() + self.rng.uniform(0.5, 2.0)
+                self.offline.add(conn)
+                continue
             self._watch_paho_write(conn)
             if i % 200 == 199:
                 self.poll(0)
