@@ -69,3 +69,16 @@ def test_adding_a_vehicle_does_not_reshuffle_the_others() -> None:
 
     first, again = before_third_departs(base), before_third_departs(loaded_more)
     assert first and first == again
+
+
+def test_cached_message_ids_equal_the_contracts() -> None:
+    from contract import message_id
+    from devices.emit import MessageIds
+
+    for scenario, seed, device, stream in [
+        ("smoke", 7, "smoke-veh-00001", "gps"),
+        ("é/x", 0, "d", "s"),
+    ]:
+        ids = MessageIds(scenario, seed, device, stream)
+        for seq in (1, 2, 9, 10, 999, 1000, 65536, 10**12):
+            assert ids(seq) == message_id(scenario, seed, device, stream, seq)
