@@ -18,9 +18,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.errors import StreamingQueryException
 from pyspark.sql.streaming import StreamingQuery
 
 from contract import Stream
