@@ -135,12 +135,39 @@ def test_last_will_fires_when_the_device_process_is_killed(stack_env: dict[str, 
         late.close()
 
 
-def _network(env: dict[str, str], port: int | None = None) -> MqttNetwork:
+def _network(env: dict[str, str], port: int | None = None, **mqtt_options: int) -> MqttNetwork:
     settings = MqttSettings.from_env(env, f"mqtt://127.0.0.1:{port}" if port else None)
     scenario = Scenario.model_validate(
-        {"name": "it", "duration_s": 1, "routes": [{"id": "r", "file": "x"}]}
+        {"name": "it", "duration_s": 1, "routes": [{"id": "r", "file": "x"}], "mqtt": mqtt_options}
     )
     return MqttNetwork(settings, scenario, seed=1)
+
+
+def test_an_idle_session_pings_and_qos2_completes(stack_env: dict[str, str]) -> None:
+    device = f"{_prefix()}-idle"
+    topic = f"city/vehicle/{device}"
+    listener = Listener(stack_env, [topic])
+    net = _network(stack_env, keepalive_s=5)
+    try:
+        net.add([device])
+        net.start()
+        conn = net.conns[0]
+        pings, deadline = 0, time.monotonic() + 7
+        while time.monotonic() < deadline:
+            before = conn.ping_at
+            net.poll(0.05)
+            pings += bool(conn.ping_at and conn.ping_at != before)
+        for _ in range(40):  # the last ping's answer
+            if not conn.ping_at:
+                break
+            net.poll(0.05)
+        assert pings >= 2 and not conn.ping_at and net.online == 1 and net.reconnects == 0
+        net.send(device, topic, b'{"qos": 2}', 2)
+        assert net.close(timeout=10) == 0
+        got = listener.drain(2.0)
+    finally:
+        listener.close()
+    assert [p for _, p, _ in got] == [b'{"qos": 2}']
 
 
 def test_acl_stops_a_device_publishing_as_another(stack_env: dict[str, str]) -> None:
