@@ -169,7 +169,10 @@ def _stats(fleet: Fleet, net, result: runner.RunResult) -> dict:
         "reboots": s.reboots,
     }
     if net is not None:
-        out.update(sent=net.sent, buffer_dropped=net.dropped, reconnects=net.reconnects)
+        out.update(
+            sent=net.sent, buffer_dropped=net.dropped, reconnects=net.reconnects,
+            rejected=net.rejected,
+        )  # fmt: skip
     return out
 
 
