@@ -78,16 +78,24 @@ class Component:
             self.proc.wait()
 
     def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM (graceful drain), then SIGKILL after ``timeout``."""
-        if not self.alive:
-            return self.returncode
-        self.signal(signal.SIGTERM)
-        assert self.proc is not None
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return self.returncode
+        """SIGTERM to the process itself (graceful drain), then SIGKILL after ``timeout``.
+
+        Only the leader gets the SIGTERM: the streaming job's JVM is in the same group, and
+        a JVM that gets SIGTERM shuts Spark down under the Python driver mid-batch.
+        Whatever of the group outlives the leader is stopped after it.
+        """
+        if self.proc is None:
+            return None
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        return self.returncode
 
     def check(self) -> None:
         """Raise a StackError naming the log if the process died with an error."""
