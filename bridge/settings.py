@@ -6,14 +6,14 @@ Every problem is reported as one ``ConfigError`` naming the file, the field and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from bridge.routing import Route, RouteError, compile_routes
+from stack.mqtt_endpoint import EndpointError, MqttEndpoint, login
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 
@@ -34,11 +34,9 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class MqttSettings:
-    host: str
-    port: int
-    tls: bool
-    ca_file: str | None
+class MqttSettings(MqttEndpoint):
+    """The broker (``MQTT_URL``, read by ``stack.mqtt_endpoint``) and the bridge's session."""
+
     username: str | None
     password: str | None
     client_id: str
@@ -136,13 +134,11 @@ class _Reader:
 
 
 def _mqtt(r: _Reader, env: Mapping[str, str], overrides: Mapping[str, Any]) -> MqttSettings:
-    url = env.get("MQTT_URL") or "mqtt://127.0.0.1:1883"
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
-        raise ConfigError(
-            f"MQTT_URL={url!r}: expected mqtt://host:port; run `make up` to write .env"
-        )
-    tls = parts.scheme in ("mqtts", "ssl")
+    try:
+        endpoint = MqttEndpoint.from_env(env)
+    except EndpointError as exc:
+        raise ConfigError(str(exc)) from None
+    username, password = login(env, "bridge")
     subscribe = overrides.get("subscribe") or r.get("mqtt.subscribe")
     if isinstance(subscribe, str):
         subscribe = [subscribe]
@@ -157,12 +153,9 @@ def _mqtt(r: _Reader, env: Mapping[str, str], overrides: Mapping[str, Any]) -> M
     client_id = overrides.get("client_id") or r.text("mqtt.client_id")
     low = r.number("mqtt.reconnect_min_s", float, 0.01)
     return MqttSettings(
-        host=parts.hostname,
-        port=parts.port or (8883 if tls else 1883),
-        tls=tls,
-        ca_file=env.get("MQTT_CA_FILE") or None,
-        username=env.get("MQTT_BRIDGE_USERNAME") or None,
-        password=env.get("MQTT_BRIDGE_PASSWORD") or None,
+        **asdict(endpoint),
+        username=username,
+        password=password,
         client_id=str(client_id),
         subscribe=tuple(subscribe),
         share_group=group,

@@ -20,9 +20,8 @@ import selectors
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlparse
 from zlib import crc32
 
 import paho.mqtt.client as mqtt
@@ -32,6 +31,7 @@ from contract import encode, format_timestamp, status_topic
 from devices import wire
 from devices.scenario import Scenario
 from devices.session import INFLIGHT, READ, WRITE, Conn, Link, Sessions
+from stack.mqtt_endpoint import EndpointError, MqttEndpoint, login
 
 log = logging.getLogger(__name__)
 HIGH_WATER = 20_000
@@ -43,37 +43,31 @@ class BrokerError(Exception):
 
 
 @dataclass(frozen=True)
-class MqttSettings:
-    host: str
-    port: int
-    tls: bool
-    ca_file: str | None
+class MqttSettings(MqttEndpoint):
+    """The broker (``--broker`` or ``MQTT_URL``, read by ``stack.mqtt_endpoint``) and the logins
+    of devices and of multiplexing gateways."""
+
     device_user: str
     device_password: str
     gateway_user: str
     gateway_password: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], broker: str | None = None) -> MqttSettings:
-        url = broker or env.get("MQTT_URL") or "mqtt://127.0.0.1:1883"
-        if "://" not in url:
-            url = f"mqtt://{url}"
-        parsed = urlparse(url)
-        tls = parsed.scheme in ("mqtts", "ssl", "tls")
-        if parsed.scheme not in ("mqtt", "tcp", "mqtts", "ssl", "tls") or not parsed.hostname:
-            raise BrokerError(f"--broker {broker!r}: use mqtt://host:port or mqtts://host:port")
-        user = env.get("MQTT_DEVICE_USERNAME")
+    def from_env(cls, env: Mapping[str, str], url: str | None = None) -> MqttSettings:
+        try:
+            endpoint = MqttEndpoint.from_env(env, url)
+        except EndpointError as exc:
+            raise BrokerError(str(exc)) from None
+        user, password = login(env, "device")
         if not user:
             raise BrokerError("MQTT_DEVICE_USERNAME is not set: run `make up`, which writes .env")
+        gateway_user, gateway_password = login(env, "gateway")
         return cls(
-            parsed.hostname,
-            parsed.port or (8883 if tls else 1883),
-            tls,
-            env.get("MQTT_CA_FILE"),
-            user,
-            env.get("MQTT_DEVICE_PASSWORD", ""),
-            env.get("MQTT_GATEWAY_USERNAME", ""),
-            env.get("MQTT_GATEWAY_PASSWORD", ""),
+            **asdict(endpoint),
+            device_user=user,
+            device_password=password or "",
+            gateway_user=gateway_user or "",
+            gateway_password=gateway_password or "",
         )
 
 
