@@ -30,14 +30,17 @@ def test_bad_urls_say_what_to_use(url: str) -> None:
         parse_url(url)
 
 
+ENV = {
+    "MQTT_URL": "mqtts://b:8884",
+    "MQTT_CA_FILE": "/ca.crt",
+    "MQTT_BRIDGE_USERNAME": "bridge",
+    "MQTT_BRIDGE_PASSWORD": "pw",
+    "MQTT_DEVICE_USERNAME": "fleet",
+}
+
+
 def test_env_url_ca_file_and_logins() -> None:
-    env = {
-        "MQTT_URL": "mqtts://b:8884",
-        "MQTT_CA_FILE": "/ca.crt",
-        "MQTT_BRIDGE_USERNAME": "bridge",
-        "MQTT_BRIDGE_PASSWORD": "pw",
-        "MQTT_DEVICE_USERNAME": "fleet",
-    }
+    env = ENV
     assert MqttEndpoint.from_env(env) == MqttEndpoint("b", 8884, True, "/ca.crt")
     assert MqttEndpoint.from_env(env, "mqtt://other").host == "other"
     assert login(env, "bridge") == ("bridge", "pw")
@@ -45,13 +48,7 @@ def test_env_url_ca_file_and_logins() -> None:
 
 
 def test_devices_and_bridge_read_the_same_endpoint() -> None:
-    env = {
-        "MQTT_URL": "mqtts://b:8884",
-        "MQTT_CA_FILE": "/ca.crt",
-        "MQTT_DEVICE_USERNAME": "fleet",
-        "MQTT_DEVICE_PASSWORD": "d",
-        "MQTT_BRIDGE_USERNAME": "bridge",
-    }
+    env = ENV
     endpoint = MqttEndpoint.from_env(env)
     devices = MqttSettings.from_env(env)
     bridge = load_settings(env).mqtt
