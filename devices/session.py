@@ -194,10 +194,17 @@ class Sessions:
             return
         conn.last_rx = self.now
         conn.ping_at = 0.0
+        inflight = conn.inflight
+        if len(data) == 4 and data[0] == wire.PUBACK and data[1] == 2 and not conn.inbuf:
+            # The usual read at a message a second per device: one PUBACK, success.
+            if inflight.pop(data[2] << 8 | data[3], None) is not None:
+                self.unacked -= 1
+            if conn.backlog and len(inflight) < conn.window:
+                self._drain(conn)
+            return
         if conn.inbuf:
             data = conn.inbuf + data
         packets, conn.inbuf = wire.split(data)
-        inflight = conn.inflight
         for first, body in packets:
             kind = first & 0xF0
             if kind == wire.PUBACK or kind == wire.PUBCOMP:
