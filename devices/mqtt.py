@@ -34,6 +34,8 @@ from devices.session import INFLIGHT, READ, WRITE, Conn, Link, Sessions
 from stack.mqtt_endpoint import EndpointError, MqttEndpoint, login
 
 log = logging.getLogger(__name__)
+CONNECTS_AHEAD = 64
+"""Connections opened at start-up and still waiting for their CONNACK, at most."""
 HIGH_WATER = 20_000
 """Unacknowledged QoS>0 messages across the fleet before the simulation waits for the network."""
 
@@ -82,7 +84,7 @@ class MqttNetwork(Sessions):
         self.rng = random.Random(f"{seed}/mqtt")
         self.conns: list[Conn] = []
         self.offline: set[Conn] = set()
-        self.reconnects = 0
+        self.reconnects = self.refused = 0
         self.reboot_scale = 1.0
         """Wall seconds per simulated second of reboot downtime (1/speed; small when fast)."""
         self.closing = False
@@ -148,7 +150,15 @@ class MqttNetwork(Sessions):
             raise BrokerError(
                 f"Mosquitto is not reachable at {where}: start it with `make up`"
             ) from None
+        started = 0
         for i, conn in enumerate(self.conns):
+            # Mosquitto listens with a backlog of 100: more connects waiting for their CONNACK
+            # overflow its accept queue when it is busy, and each lost SYN costs a second or more.
+            wait_until = time.monotonic() + 5
+            while started - self.online - self.refused >= CONNECTS_AHEAD:
+                self.poll(0.005)
+                if time.monotonic() > wait_until:
+                    break
             try:
                 conn.client.connect(s.host, s.port, self.keepalive)
             except OSError as exc:
@@ -161,8 +171,7 @@ class MqttNetwork(Sessions):
                 self.offline.add(conn)
                 continue
             self._watch_paho_write(conn)
-            if i % 200 == 199:
-                self.poll(0)
+            started += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.poll(0.05)
@@ -191,6 +200,7 @@ class MqttNetwork(Sessions):
     def _on_connect(self, client, conn: Conn, flags, reason, properties) -> None:
         if reason.is_failure:
             conn.failed = str(reason)
+            self.refused += 1
             return
         conn.attempt = 0
         self.offline.discard(conn)
@@ -294,7 +304,7 @@ class MqttNetwork(Sessions):
 
     @property
     def online(self) -> int:
-        return sum(1 for c in self.conns if c.connected)
+        return self.open_count
 
     @property
     def buffered(self) -> int:

@@ -91,6 +91,8 @@ class Sessions:
         self.writers: set[Conn] = set()
         """Sockets watched for writability: the kernel buffer was full."""
         self.sent = self.dropped = self.rejected = 0
+        self.open_count = 0
+        """Connections past their CONNACK."""
         self.unacked = 0
         """QoS>0 messages in flight, plus messages queued on open connections."""
         self.now = 0.0
@@ -99,6 +101,7 @@ class Sessions:
     def _opened(self, conn: Conn, receive_max: int) -> None:
         """CONNACK: what was in flight goes first, in order, DUP set; then the buffers drain."""
         conn.connected = True
+        self.open_count += 1
         conn.last_tx = conn.last_rx = self.now
         conn.window = min(INFLIGHT, receive_max)
         self.unacked += conn.queued
@@ -110,6 +113,7 @@ class Sessions:
     def _closed(self, conn: Conn) -> None:
         if conn.connected:
             conn.connected = False
+            self.open_count -= 1
             self.unacked -= conn.queued
         conn.out.clear()  # written to a dead socket or not at all: in-flight ones are re-sent
         conn.inbuf = b""
