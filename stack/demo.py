@@ -299,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     (run_dir / "report.log").write_text(report.stdout + report.stderr)
     if report.returncode != 0:
         raise StackError(f"the reports failed (exit {report.returncode}); see {run_dir}/report.log")
-    verdict = next((ln for ln in report.stdout.splitlines() if ln.startswith("audit:")), "")
+    verdict = next(
+        (ln for ln in report.stdout.splitlines() if ln.startswith(("audit: OK", "audit: MISSING"))),
+        "",
+    )
     stages = {
         "published (devices)": expected,
         **rows,
