@@ -141,7 +141,13 @@ class MqttNetwork(Sessions):
         """Connect every device; BrokerError if the broker is down or refuses the login."""
         from stack.limits import raise_nofile
 
-        raise_nofile()
+        limit = raise_nofile()
+        if limit < len(self.conns) + 100:  # plus the interpreter's own files and the state file
+            raise BrokerError(
+                f"{len(self.conns):,} connections need about {len(self.conns) + 100:,} open files "
+                f"but the limit is {limit:,} (hard limit: `ulimit -Hn`); raise it, run shards "
+                "(--shard i/n), or share connections (mqtt: {multiplex: N})"
+            )
         s = self.settings
         where = f"{s.host}:{s.port}"
         try:
