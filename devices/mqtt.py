@@ -314,8 +314,12 @@ class MqttNetwork(Sessions):
 
     @property
     def buffered(self) -> int:
-        """Messages held while their connection is down."""
-        return sum(c.queued for c in self.offline) if self.offline else 0
+        """Messages held while their connection is down (or not yet past its CONNACK)."""
+        return (
+            sum(c.queued for c in self.conns if not c.connected)
+            if self.online < len(self.conns)
+            else 0
+        )
 
     def _left(self) -> int:
         return sum(len(c.inflight) + c.queued for c in self.conns)
@@ -325,7 +329,7 @@ class MqttNetwork(Sessions):
 
         Returns the messages still unacknowledged or buffered (0 on a clean exit)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (self.unacked or self.offline):
+        while time.monotonic() < deadline and (self.unacked or self._left()):
             self.poll(0.05)
         left = self._left()
         self.closing = True

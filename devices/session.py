@@ -223,7 +223,7 @@ class Sessions:
                     conn.out += packet
                     self.dirty.add(conn)
             elif kind != wire.PINGRESP:  # DISCONNECT from the broker, or a protocol error
-                log.debug("%s: broker sent packet 0x%02x; dropping the connection", conn, first)
+                log.debug("%s: broker sent 0x%02x; dropping the connection", conn.client_id, first)
                 self._lost(conn)
                 return
         if conn.backlog and len(inflight) < conn.window:
