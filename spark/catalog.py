@@ -62,3 +62,22 @@ def register_gold(spark: SparkSession, root: str, name: str) -> str:
     spark.sql(f"DROP TABLE IF EXISTS {table}")
     spark.sql(f"CREATE TABLE {table} USING parquet LOCATION '{root.rstrip('/')}/gold/{name}'")
     return table
+
+
+def persistent(spark: SparkSession) -> bool:
+    """Whether tables registered now outlive this session (a Hive metastore or AWS Glue)."""
+    return spark.conf.get("spark.sql.catalogImplementation", "in-memory") == "hive"
+
+
+def register_lake(spark: SparkSession, root: str) -> list[str]:
+    """Silver for every stream plus each gold table a report has written."""
+    made = register_silver(spark, root)
+    gold = f"{root.rstrip('/')}/gold"
+    if path_exists(spark, gold):
+        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        hpath = jvm.org.apache.hadoop.fs.Path(gold)
+        fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+        for status in fs.listStatus(hpath):
+            if status.isDirectory():
+                made.append(register_gold(spark, root, status.getPath().getName()))
+    return made

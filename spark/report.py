@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from contract import DATA_STREAMS, EMERGENCY, GPS, TRAFFIC, VEHICLE, WEATHER, Stream
-from spark.catalog import path_exists, register_gold, register_silver
+from spark.catalog import path_exists, persistent, register_gold, register_silver
 from spark.reports import audit, congestion, incidents, journeys, segments, weather
 from spark.schema import silver_schema
 from spark.settings import output_root
@@ -37,8 +37,16 @@ NAMES = ("journeys", "segments", "weather", "incidents", "congestion", "audit")
 class Lake:
     spark: SparkSession
     root: str
+    _frames: dict[tuple[str, str], DataFrame | None] = field(default_factory=dict)
 
     def layer(self, layer: str, stream: Stream) -> DataFrame | None:
+        """One table of the lake; read once per run, so its files are listed once."""
+        key = (layer, stream.name)
+        if key not in self._frames:
+            self._frames[key] = self._read(layer, stream)
+        return self._frames[key]
+
+    def _read(self, layer: str, stream: Stream) -> DataFrame | None:
         path = f"{self.root.rstrip('/')}/{layer}/{stream.kafka_topic}"
         if not path_exists(self.spark, path):
             return None
@@ -141,7 +149,11 @@ def write_html(sections: list[str], root: str, out_dir: Path) -> Path:
 def run(
     spark: SparkSession, root: str, names: list[str], manifest: dict | None, out_dir: Path
 ) -> tuple[dict[str, list[dict]], Path]:
-    register_silver(spark, root)
+    # In Spark's in-session catalog a table dies with the session: `spark.sql` registers the
+    # lake itself. Only a metastore (Hive, Glue) is worth the partition scan here.
+    catalog = persistent(spark)
+    if catalog:
+        register_silver(spark, root)
     lake = Lake(spark, root)
     frames = gold_frames(lake, manifest)
     results: dict[str, list[dict]] = {}
@@ -149,7 +161,8 @@ def run(
     for name in names:
         gold = frames[name]().cache()
         gold.write.mode("overwrite").parquet(f"{root.rstrip('/')}/gold/{name}")
-        register_gold(spark, root, name)
+        if catalog:
+            register_gold(spark, root, name)
         rows = [r.asDict(recursive=True) for r in gold.collect()]
         gold.unpersist()
         results[name] = rows

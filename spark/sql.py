@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spark.catalog import register_silver
+from spark.catalog import register_lake
 from spark.settings import output_root
 from stack.env import load_env
 from stack.errors import StackError
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         from spark.session import build_session
 
         spark = build_session("cityfleet-sql", env)
-        register_silver(spark, root)
+        register_lake(spark, root)
         spark.sql(args.query).show(args.limit, truncate=False)
     except StackError as exc:
         print(f"spark.sql: {exc}", file=sys.stderr)

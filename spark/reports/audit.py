@@ -28,11 +28,9 @@ def _keys(df: DataFrame | None, json_col: str | None = None) -> DataFrame | None
         return None
     if json_col is None:
         return df.select("device_id", "seq")
-    text = F.col(json_col).cast("string")
-    return df.select(
-        F.get_json_object(text, "$.device_id").alias("device_id"),
-        F.get_json_object(text, "$.seq").cast("long").alias("seq"),
-    )
+    # json_tuple parses each payload once for both fields (get_json_object would parse twice).
+    pair = df.select(F.json_tuple(F.col(json_col).cast("string"), "device_id", "seq"))
+    return pair.select(F.col("c0").alias("device_id"), F.col("c1").cast("long").alias("seq"))
 
 
 def _scoped(keys: DataFrame | None, bounds: DataFrame | None) -> DataFrame | None:
