@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyarrow import fs
 
 from contract import DATA_STREAMS, MQTT_ROOT
+from stack.mqtt_endpoint import MqttEndpoint
 
 STREAM_TOPICS = {s.name: s.kafka_topic for s in DATA_STREAMS}
 
@@ -34,16 +35,19 @@ class MqttCounter:
         self, env: Mapping[str, str], client_id: str = "cityfleet-flow", device_prefix: str = ""
     ) -> None:
         self.device_prefix = device_prefix
-        url = urlparse(env.get("MQTT_URL", "mqtt://127.0.0.1:1883"))
+        endpoint = MqttEndpoint.from_env(env)
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
+        # The inspector account (MQTT_USERNAME): it may read every topic, publish none.
         self._client.username_pw_set(env.get("MQTT_USERNAME"), env.get("MQTT_PASSWORD"))
+        if endpoint.tls:
+            self._client.tls_set(ca_certs=endpoint.ca_file)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
-        self._host, self._port = url.hostname or "127.0.0.1", url.port or 1883
+        self._host, self._port = endpoint.host, endpoint.port
 
     def _on_connect(self, client: mqtt.Client, *_: object) -> None:
         client.subscribe(f"{MQTT_ROOT}/+/+", qos=1)
