@@ -1,0 +1,68 @@
+"""The demo's bookkeeping: where a run's clock starts, and when the lake has caught up."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from stack.demo import SimulatedClock, covers, manifest_totals
+from stack.flow import committed_offsets
+
+
+def write_manifest(path: Path, sim_seconds: float) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "devices": {
+                    "d-veh-1": {"vehicle": {"published": 3, "first_seq": 4, "last_seq": 6}},
+                    "d-veh-2": {"gps": {"published": 2}, "status": {"published": 1}},
+                },
+                "stats": {"sim_seconds": sim_seconds},
+            }
+        )
+    )
+    return path
+
+
+def test_first_run_starts_now_and_the_next_after_it_ended(tmp_path: Path) -> None:
+    clock = SimulatedClock(tmp_path / "clock.json", "demo")
+    first = datetime.fromisoformat(clock.next_start())
+    assert abs(first - datetime.now(UTC)) < timedelta(seconds=5)
+    clock.ended(write_manifest(tmp_path / "m.json", sim_seconds=7200))
+
+    again = SimulatedClock(tmp_path / "clock.json", "demo")
+    second = datetime.fromisoformat(again.next_start())
+    # Hours ahead of the wall clock, as the accelerated first run was: never behind it.
+    assert second >= first + timedelta(seconds=7200)
+    other = SimulatedClock(tmp_path / "clock.json", "another-scenario")
+    assert datetime.fromisoformat(other.next_start()) < second
+
+
+def test_manifest_totals_count_data_streams_only(tmp_path: Path) -> None:
+    totals = manifest_totals(write_manifest(tmp_path / "m.json", 1.0))
+    assert totals["vehicle"] == 3 and totals["gps"] == 2 and "status" not in totals
+    assert covers({"vehicle": 3, "gps": 5}, totals)
+    assert not covers({"vehicle": 2, "gps": 5}, totals)
+
+
+def write_batch(folder: Path, batch: int, offsets: dict[str, int], commit: bool) -> None:
+    (folder / "offsets").mkdir(parents=True, exist_ok=True)
+    (folder / "commits").mkdir(parents=True, exist_ok=True)
+    line = json.dumps({folder.name: offsets})
+    # Spark's offset log: version, batch metadata, then one line per source (here two
+    # identical ones, as a query that reads its topic twice writes).
+    (folder / "offsets" / str(batch)).write_text(f'v1\n{{"batchWatermarkMs":0}}\n{line}\n{line}')
+    if commit:
+        (folder / "commits" / str(batch)).write_text('v1\n{"nextBatchWatermarkMs":0}')
+
+
+def test_committed_offsets_follow_the_last_committed_batch(tmp_path: Path) -> None:
+    assert committed_offsets(tmp_path)["vehicle"] == 0
+    vehicle = tmp_path / "vehicle_data"
+    write_batch(vehicle, 0, {"0": 10, "1": 5}, commit=True)
+    write_batch(vehicle, 1, {"0": 20, "1": 9}, commit=True)
+    write_batch(vehicle, 2, {"0": 90, "1": 90}, commit=False)  # planned, not yet in the lake
+    got = committed_offsets(tmp_path)
+    assert got["vehicle"] == 29
+    assert got["gps"] == 0
