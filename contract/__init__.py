@@ -4,6 +4,7 @@ from contract.checks import TIMESTAMP_RE, validate
 from contract.codec import (
     MAX_PAYLOAD_BYTES,
     ContractError,
+    MessageIds,
     decode,
     decode_payload,
     encode,
@@ -56,6 +57,7 @@ __all__ = [
     "ContractError",
     "Field",
     "FieldType",
+    "MessageIds",
     "Stream",
     "TopicError",
     "decode",

@@ -6,7 +6,6 @@ injected (MQTT live, JSON lines for ``--dry-run``, a list in tests).
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +14,7 @@ from typing import Any, Protocol
 
 import simpy
 
-from contract import Stream, encode, mqtt_topic
-from contract.codec import _ID_NAMESPACE
+from contract import MessageIds, Stream, encode, mqtt_topic
 from devices.scenario import Faults
 from devices.state import SeqState
 
@@ -52,30 +50,6 @@ class JsonLinesSink:
 
     def reboot(self, device_id: str, downtime_s: float) -> None:
         pass
-
-
-class MessageIds:
-    """``contract.message_id`` for one device and stream, hashing their shared prefix once.
-
-    The same UUIDs (uuid5 of the contract's namespace and ``scenario/seed/device/stream/seq``;
-    ``tests/devices/test_determinism.py`` compares them) about five times faster: building a
-    ``uuid.UUID`` per message was a quarter of the simulation's time at 10,000 devices.
-    """
-
-    __slots__ = ("_prefix",)
-
-    def __init__(self, scenario: str, seed: int, device_id: str, stream: str) -> None:
-        name = f"{scenario}/{seed}/{device_id}/{stream}/".encode()
-        self._prefix = hashlib.sha1(_ID_NAMESPACE.bytes + name, usedforsecurity=False)
-
-    def __call__(self, seq: int) -> str:
-        h = self._prefix.copy()
-        h.update(str(seq).encode())
-        b = bytearray(h.digest()[:16])
-        b[6] = b[6] & 0x0F | 0x50  # version 5
-        b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
-        x = b.hex()
-        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 class Timestamps:

@@ -117,3 +117,17 @@ def test_encode_is_compact_utf8_json() -> None:
     msg["description"] = "Unfall auf der Straße"
     assert orjson.loads(encode(msg)) == msg
     assert "Straße".encode() in encode(msg)
+
+
+def test_message_ids_are_uuid5_of_the_contract_namespace() -> None:
+    import uuid
+
+    from contract import MessageIds, message_id
+    from contract.codec import ID_NAMESPACE
+
+    ids = MessageIds("london-birmingham", 42, "london-birmingham-veh-00001", "gps")
+    for seq in (1, 2, 999, 123_456):
+        name = f"london-birmingham/42/london-birmingham-veh-00001/gps/{seq}"
+        assert ids(seq) == str(uuid.uuid5(ID_NAMESPACE, name))
+        device = "london-birmingham-veh-00001"
+        assert message_id("london-birmingham", 42, device, "gps", seq) == ids(seq)
