@@ -3,9 +3,9 @@
 Each micro-batch arrives as the union of two branches of the same Kafka records: ``raw``
 (every record, parsed and validated) and ``dedup`` (valid records after Spark's stateful
 ``dropDuplicatesWithinWatermark``). From them the writer derives bronze, quarantine, late and
-silver, and writes each into its table under a ``batch_id=<n>`` partition with *dynamic
-partition overwrite*. Spark replays an uncommitted batch with the same id, the same offsets
-and the same dedup state, so a replay after ``kill -9`` replaces that batch's partitions
+silver, and writes all four in one Spark job into ``batch_id=<n>`` folders with batch-named
+files (``spark.batchfiles``). Spark replays an uncommitted batch with the same id, the same
+offsets and the same dedup state, so a replay after ``kill -9`` replaces that batch's files
 instead of adding to them: no row is lost and none is doubled. See spark/README.md.
 """
 
@@ -16,13 +16,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contract import Stream
 from spark import transforms
-from spark.schema import EVENT_TIME
+from spark.batchfiles import Store, Target, write_batch
 
 log = logging.getLogger(__name__)
 BRANCH = "_branch"
@@ -59,16 +58,6 @@ class Tables:
         return f"{self.root.rstrip('/')}/{layer}/{self.topic}"
 
 
-def write_idempotent(df: DataFrame, path: str, partition_by: list[str]) -> None:
-    """Replace exactly the partitions ``df`` has; every partition path includes batch_id."""
-    (
-        df.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(*partition_by)
-        .parquet(path)
-    )
-
-
 @dataclass
 class BatchWriter:
     """``foreachBatch`` callable for one stream; keeps the last batch's counts for logging."""
@@ -82,37 +71,33 @@ class BatchWriter:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
         watermark = batch_watermark_ms(spark, self.checkpoint, batch_id)
-        batch = batch.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            counts = self._counts(batch, watermark)
-            raw = batch.where(F.col(BRANCH) == "raw").drop(BRANCH)
-            dedup = batch.where(F.col(BRANCH) == "dedup").drop(BRANCH)
-            if counts["received"]:
-                write_idempotent(
-                    transforms.bronze(raw, batch_id),
-                    self.tables.path("bronze"),
-                    ["ingest_date", "batch_id"],
-                )
-            if counts["quarantined"]:
-                write_idempotent(
-                    transforms.quarantine(raw, batch_id),
-                    self.tables.path("quarantine"),
-                    ["batch_id"],
-                )
-            if counts["late"]:
-                write_idempotent(
-                    transforms.late(raw, self.stream, watermark, batch_id),
-                    self.tables.path("late"),
-                    ["batch_id"],
-                )
-            if counts["silver"]:
-                write_idempotent(
-                    transforms.silver(dedup, self.stream, watermark, batch_id),
-                    self.tables.path("silver"),
-                    ["event_date", "event_hour", "batch_id"],
-                )
-        finally:
-            batch.unpersist()
+        raw, dedup = F.col(BRANCH) == "raw", F.col(BRANCH) == "dedup"
+        projections = [
+            (raw, transforms.bronze(batch_id)),
+            (raw, transforms.quarantine(batch_id)),
+            (raw, transforms.late(self.stream, watermark, batch_id)),
+            (dedup, transforms.silver(self.stream, watermark, batch_id)),
+        ]
+        # One struct column per table, null where a row is not in it: every table of the batch
+        # comes out of one Spark job, so the batch is computed (and its dedup state updated)
+        # once, with no cache and no counting job.
+        frame = batch.select(
+            *(
+                F.when(branch & p.rows, F.struct(*p.columns)).alias(p.layer)
+                for branch, p in projections
+            )
+        )
+        targets = tuple(
+            Target(p.layer, f"{p.layer}/{self.tables.topic}", p.partition_by)
+            for _, p in projections
+        )
+        rows = write_batch(frame, Store.of(spark, self.tables.root), targets)
+        counts = {
+            "received": rows["bronze"],
+            "silver": rows["silver"],
+            "quarantined": rows["quarantine"],
+            "late": rows["late"],
+        }
         self.last = {"batch_id": batch_id, "watermark_ms": watermark, **counts}
         for name, n in counts.items():
             self.totals[name] = self.totals.get(name, 0) + n
@@ -126,18 +111,3 @@ class BatchWriter:
             counts["late"],
             watermark,
         )
-
-    def _counts(self, batch: DataFrame, watermark_ms: int) -> dict[str, int]:
-        """One pass over the cached batch: how many rows go to each table."""
-        wm = F.timestamp_millis(F.lit(watermark_ms))
-        raw = F.col(BRANCH) == "raw"
-        valid = raw & F.col("error").isNull()
-        row = batch.agg(
-            F.count(F.when(raw, 1)).alias("received"),
-            F.count(F.when(raw & F.col("error").isNotNull(), 1)).alias("quarantined"),
-            F.count(F.when(valid & (F.col(EVENT_TIME) <= wm), 1)).alias("late"),
-            F.count(F.when((F.col(BRANCH) == "dedup") & (F.col(EVENT_TIME) > wm), 1)).alias(
-                "silver"
-            ),
-        ).first()
-        return {k: int(row[k]) for k in ("received", "quarantined", "late", "silver")}

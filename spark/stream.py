@@ -25,7 +25,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from contract import Stream
 from spark import transforms
-from spark.schema import EVENT_TIME, dedup_keys
+from spark.schema import EVENT_TIME, LINEAGE, dedup_keys
 from spark.settings import StreamSettings, add_arguments
 from spark.sink import BRANCH, BatchWriter, Tables
 from stack.env import load_env
@@ -46,13 +46,15 @@ def streaming_frame(spark: SparkSession, settings: StreamSettings, stream: Strea
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
     parsed = transforms.parse(reader.load(), stream)
+    # Only what silver keeps goes through the dedup's shuffle: not the payload bytes again.
     deduped = (
         parsed.where(F.col("error").isNull())
+        .select(*(f.name for f in stream.fields), *LINEAGE.fieldNames())
         .withWatermark(EVENT_TIME, settings.watermark)
         .dropDuplicatesWithinWatermark(dedup_keys(stream))
     )
     return parsed.withColumn(BRANCH, F.lit("raw")).unionByName(
-        deduped.withColumn(BRANCH, F.lit("dedup"))
+        deduped.withColumn(BRANCH, F.lit("dedup")), allowMissingColumns=True
     )
 
 

@@ -9,6 +9,8 @@ so it runs at JVM speed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -19,6 +21,7 @@ from spark.schema import CORRUPT_COLUMN, EVENT_TIME, LINEAGE, PARTITION_COLUMNS,
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp", "timestampType")
 UUID_RE = r"^(urn:uuid:)?\{?[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}\}?$"
 TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
+BRONZE_PARTITIONS = ("ingest_date", "batch_id")
 
 
 def _field_problems(field: Field, corrupt: Column) -> list[Column]:
@@ -118,21 +121,33 @@ def parse(kafka: DataFrame, stream: Stream) -> DataFrame:
     return parsed.select(*kafka_cols, *headers, *fields, _error(stream).alias("error"))
 
 
-def bronze(parsed: DataFrame, batch_id: int) -> DataFrame:
+@dataclass(frozen=True)
+class Projection:
+    """One lake table's share of a parsed micro-batch: which rows, its columns, its partitions."""
+
+    layer: str
+    rows: Column
+    columns: tuple[Column, ...]
+    partition_by: tuple[str, ...]
+
+    def of(self, parsed: DataFrame) -> DataFrame:
+        return parsed.where(self.rows).select(*self.columns)
+
+
+def _batch(batch_id: int) -> Column:
+    return F.lit(batch_id).cast("long").alias("batch_id")
+
+
+def bronze(batch_id: int) -> Projection:
     """Every Kafka record as it came, with the Kafka source's own column names."""
-    cols = [F.col(f"kafka_{c}").alias(c) for c in KAFKA_COLUMNS]
-    if "kafka_headers" in parsed.columns:
-        cols.append(F.col("kafka_headers").alias("headers"))
-    return parsed.select(
-        *cols,
-        F.to_date("kafka_timestamp").alias("ingest_date"),
-        F.lit(batch_id).cast("long").alias("batch_id"),
-    )
+    cols = [F.col(f"kafka_{c}").alias(c) for c in (*KAFKA_COLUMNS, "headers")]
+    date = F.to_date("kafka_timestamp").alias("ingest_date")
+    return Projection("bronze", F.lit(True), (*cols, date, _batch(batch_id)), BRONZE_PARTITIONS)
 
 
-def quarantine(parsed: DataFrame, batch_id: int) -> DataFrame:
+def quarantine(batch_id: int) -> Projection:
     """Records that break the contract, the payload as text and the reason."""
-    return parsed.where(F.col("error").isNotNull()).select(
+    cols = (
         F.col("kafka_topic").alias("topic"),
         F.col("kafka_partition").alias("partition"),
         F.col("kafka_offset").alias("offset"),
@@ -140,34 +155,33 @@ def quarantine(parsed: DataFrame, batch_id: int) -> DataFrame:
         F.col("kafka_key").cast("string").alias("key"),
         F.col("kafka_value").cast("string").alias("payload"),
         F.col("error").alias("reason"),
-        F.lit(batch_id).cast("long").alias("batch_id"),
+        _batch(batch_id),
     )
+    return Projection("quarantine", F.col("error").isNotNull(), cols, ("batch_id",))
 
 
-def _typed(parsed: DataFrame, stream: Stream) -> list[Column]:
+def _typed(stream: Stream) -> list[Column]:
     lineage = [F.col(f.name).cast(f.dataType) for f in LINEAGE.fields]
     return [F.col(f.name) for f in stream.fields] + lineage
 
 
-def silver(deduped: DataFrame, stream: Stream, watermark_ms: int, batch_id: int) -> DataFrame:
+def silver(stream: Stream, watermark_ms: int, batch_id: int) -> Projection:
     """Deduplicated valid rows on time (event time after the batch's watermark), partitioned."""
-    on_time = deduped.where(F.col(EVENT_TIME) > _watermark(watermark_ms))
-    return on_time.select(
-        *_typed(on_time, stream),
+    cols = (
+        *_typed(stream),
         F.to_date(EVENT_TIME).alias("event_date"),
         F.hour(EVENT_TIME).alias("event_hour"),
-        F.lit(batch_id).cast("long").alias("batch_id"),
-    ).select(*[*(f.name for f in stream.fields), *LINEAGE.fieldNames(), *PARTITION_COLUMNS])
-
-
-def late(parsed: DataFrame, stream: Stream, watermark_ms: int, batch_id: int) -> DataFrame:
-    """Valid rows whose event time is at or before the batch's watermark: kept, not in silver."""
-    rows = parsed.where(F.col("error").isNull() & (F.col(EVENT_TIME) <= _watermark(watermark_ms)))
-    return rows.select(
-        *_typed(rows, stream),
-        _watermark(watermark_ms).alias("watermark"),
-        F.lit(batch_id).cast("long").alias("batch_id"),
+        _batch(batch_id),
     )
+    on_time = F.col(EVENT_TIME) > _watermark(watermark_ms)
+    return Projection("silver", on_time, cols, PARTITION_COLUMNS)
+
+
+def late(stream: Stream, watermark_ms: int, batch_id: int) -> Projection:
+    """Valid rows whose event time is at or before the batch's watermark: kept, not in silver."""
+    rows = F.col("error").isNull() & (F.col(EVENT_TIME) <= _watermark(watermark_ms))
+    cols = (*_typed(stream), _watermark(watermark_ms).alias("watermark"), _batch(batch_id))
+    return Projection("late", rows, cols, ("batch_id",))
 
 
 def _watermark(watermark_ms: int) -> Column:
