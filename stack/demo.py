@@ -185,6 +185,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from stack.core import Services
+
+    already = {server.name for server in Services.build().servers() if server.pid}
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        # The children are stopped by now (pipeline.running); the servers this run started
+        # go too, so an interrupted demo leaves nothing behind that was not there before.
+        started = [s for s in Services.build().servers() if s.pid and s.name not in already]
+        for server in started:
+            server.stop()
+        names = ", ".join(s.name for s in started)
+        console.print(
+            "[yellow]interrupted: stopped the devices, the bridge and the streaming job"
+            + (f", and {names}, which this demo had started" if names else "")
+        )
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
     import stack
 
     started = time.monotonic()
