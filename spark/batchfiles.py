@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyarrow import fs as pafs
     from pyspark.sql import DataFrame, SparkSession
+
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder name for a null partition value
 
 
@@ -133,14 +134,14 @@ class BatchFilesWriter(DataSourceArrowWriter):
         for t in self.targets:
             if not chunks[t.column]:
                 continue
-            for partition, rows in split(pa.concat_tables(chunks[t.column]), t.partition_by):
+            for partition, part in split(pa.concat_tables(chunks[t.column]), t.partition_by):
                 folder = f"{base}/{t.folder}/{partition}"
                 if isinstance(fs, LocalFileSystem):  # S3 has no folders to make
                     fs.create_dir(folder)
                 # INT96 timestamps, as Spark's own writer stores them, so a lake written before
                 # this writer existed stays one schema for pyarrow readers and Athena.
                 pq.write_table(
-                    rows, f"{folder}/{name}", filesystem=fs, use_deprecated_int96_timestamps=True
+                    part, f"{folder}/{name}", filesystem=fs, use_deprecated_int96_timestamps=True
                 )
                 files.append(f"{folder}/{name}")
         return Written(tuple(files))

@@ -130,9 +130,6 @@ class Projection:
     columns: tuple[Column, ...]
     partition_by: tuple[str, ...]
 
-    def of(self, parsed: DataFrame) -> DataFrame:
-        return parsed.where(self.rows).select(*self.columns)
-
 
 def _batch(batch_id: int) -> Column:
     return F.lit(batch_id).cast("long").alias("batch_id")
