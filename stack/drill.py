@@ -74,9 +74,18 @@ class Lake:
         return total
 
     def wait_for_stream(self, checkpoint: Path, timeout: float, stream: Component) -> None:
-        """Wait until the streaming job has started its query (its checkpoint has sources)."""
+        """Wait until every query of the streaming job has fixed its starting offsets.
+
+        A query started with ``--starting-offsets latest`` reads from the offsets it records
+        in ``sources/0/0``; whatever is published before that file exists is not read. The
+        queries start one after another (a minute apart on a busy machine), so all must be
+        ready before the devices start, not just the first.
+        """
         deadline = time.monotonic() + timeout
-        while not any(checkpoint.glob("**/sources/*")) and not any(checkpoint.glob("sources/*")):
+        ready = lambda: all(  # noqa: E731
+            (checkpoint / topic / "sources" / "0" / "0").is_file() for topic in TOPIC_STREAM
+        )
+        while not ready():
             stream.check()
             if time.monotonic() > deadline:
                 raise StackError(
