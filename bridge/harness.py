@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, TopicPartition
 from stack.env import REPO_ROOT
 
 Message = tuple[str, bytes]  # MQTT topic, payload
+PUBLISH_WINDOW = 10_000
 
 
 def publish(env: Mapping[str, str], messages: Iterable[Message], qos: int = 1) -> int:
@@ -39,7 +40,12 @@ def publish(env: Mapping[str, str], messages: Iterable[Message], qos: int = 1) -
     client.max_queued_messages_set(0)
     client.connect(url.hostname or "127.0.0.1", url.port or 1883)
     client.loop_start()
-    infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
+    infos = []
+    for topic, payload in messages:
+        # paho refuses (ERR_QUEUE_SIZE) once too many are unconfirmed: keep a bounded window.
+        if len(infos) >= PUBLISH_WINDOW:
+            infos[-PUBLISH_WINDOW].wait_for_publish(timeout=120)
+        infos.append(client.publish(topic, payload, qos=qos))
     for info in infos:
         info.wait_for_publish(timeout=120)
     client.disconnect()
