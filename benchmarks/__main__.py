@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             logging.exception("stage %s failed", stage)
             failed.append(f"{stage}: {exc}")
     print_table(rows, "CityFleet benchmarks" + (" (quick)" if args.quick else ""))
-    json_path, md_path = write(rows)
+    # A quick run never overwrites the day's full run, which the README quotes.
+    json_path, md_path = write(rows, "quick" if args.quick else None)
     print(f"results: {json_path}\n         {md_path}")
     if not args.no_readme and not args.quick:
         update_readme(md_path)
