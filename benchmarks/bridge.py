@@ -94,7 +94,7 @@ def _measure(env: dict[str, str], tmp: Path, n: int, processes: int) -> float:
 
 
 def run(env: dict[str, str], quick: bool) -> list[Row]:
-    n = 60_000 if quick else 200_000
+    n = 40_000 if quick else 200_000
     raw = mosquitto_raw_rate(env, n, qos=1)
     ref = "mosquitto_pub→mosquitto_sub QoS 1, same run"
     with tempfile.TemporaryDirectory() as tmp:

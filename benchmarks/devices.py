@@ -92,7 +92,7 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
             note=f"{n:,} messages; simulate+publish loop {manifest['stats']['wall_seconds']:.2f} s",
         ))  # fmt: skip
 
-        duration = 900 if quick else 2700
+        duration = 600 if quick else 2700
         rush = _scenario(tmp, "rush-hour", duration_s=duration)
         manifest, wall = _run(env, rush, tmp, "--fast")
         n, loop_s = _published(manifest), manifest["stats"]["wall_seconds"]
@@ -124,7 +124,7 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
         ))  # fmt: skip
 
         devices = 10_000
-        seconds = 20 if quick else 60
+        seconds = 15 if quick else 60
         fleet = {
             **QUIET,
             "duration_s": seconds,

@@ -211,10 +211,10 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
     )
     tmp = Path(tempfile.mkdtemp(prefix="cityfleet-bench-spark-"))
     try:
-        n = 100_000 if quick else 400_000
+        n = 60_000 if quick else 400_000
         kafka_rate, kafka_batch, warm_up = kafka_to_silver(spark, env, n, tmp)
-        rate, rate_batch = rate_to_parquet(spark, 30 if quick else 60, tmp)
-        lat = latency(spark, env, 30 if quick else 90, tmp)
+        rate, rate_batch = rate_to_parquet(spark, 15 if quick else 60, tmp)
+        lat = latency(spark, env, 20 if quick else 90, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
