@@ -119,7 +119,7 @@ def pct(values: list[float], q: int) -> float:
 
 def run(env: Mapping[str, str], quick: bool) -> list[Row]:
     rows: list[Row] = []
-    duration = "300" if quick else "1800"
+    duration = "600" if quick else "1800"
     watch, expected, started = run_pipeline(
         env, "rush-hour", ["--fast", "--duration", duration], "throughput", timeout=600
     )
@@ -135,7 +135,7 @@ def run(env: Mapping[str, str], quick: bool) -> list[Row]:
     watch, expected, _ = run_pipeline(
         env,
         "london-birmingham",
-        ["--speed", "1", "--duration", "30" if quick else "180"],
+        ["--speed", "1", "--duration", "60" if quick else "180"],
         "latency",
         timeout=300,
     )
