@@ -39,25 +39,14 @@ def _credentials(env: Mapping[str, str] | None) -> Credentials:
     return generated
 
 
-class PrivateMosquitto:
-    """A Mosquitto broker of one's own: ``start()``, ``stop()``, ``kill()``, ``env``."""
+class _Private:
+    """What both private servers forward to their ``Server``: pid, log, port, stop, kill."""
 
-    def __init__(self, home: Path, env: Mapping[str, str] | None = None) -> None:
-        self.credentials = _credentials(env)
-        self.server = Mosquitto(_layout(home, env), free_port(), free_port(), self.credentials)
-        self.host = HOST
+    server: Mosquitto | KafkaBroker
 
     @property
     def port(self) -> int:
         return self.server.port
-
-    @property
-    def tls_port(self) -> int:
-        return self.server.tls_port
-
-    @property
-    def ca_file(self) -> Path:
-        return self.server.ca_file
 
     @property
     def pid(self) -> int | None:
@@ -66,6 +55,29 @@ class PrivateMosquitto:
     @property
     def log_file(self) -> Path:
         return self.server.log_file
+
+    def stop(self) -> bool:
+        return self.server.stop()
+
+    def kill(self) -> bool:
+        return self.server.kill()
+
+
+class PrivateMosquitto(_Private):
+    """A Mosquitto broker of one's own: ``start()``, ``stop()``, ``kill()``, ``env``."""
+
+    def __init__(self, home: Path, env: Mapping[str, str] | None = None) -> None:
+        self.credentials = _credentials(env)
+        self.server = Mosquitto(_layout(home, env), free_port(), free_port(), self.credentials)
+        self.host = HOST
+
+    @property
+    def tls_port(self) -> int:
+        return self.server.tls_port
+
+    @property
+    def ca_file(self) -> Path:
+        return self.server.ca_file
 
     @property
     def env(self) -> dict[str, str]:
@@ -79,14 +91,8 @@ class PrivateMosquitto:
         self.server.start()
         return self
 
-    def stop(self) -> bool:
-        return self.server.stop()
 
-    def kill(self) -> bool:
-        return self.server.kill()
-
-
-class PrivateKafka:
+class PrivateKafka(_Private):
     """A Kafka node of one's own with the contract topics: ``start()``, ``stop()``, ``kill()``."""
 
     def __init__(
@@ -101,18 +107,6 @@ class PrivateKafka:
         return self.server.bootstrap
 
     @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def pid(self) -> int | None:
-        return self.server.pid
-
-    @property
-    def log_file(self) -> Path:
-        return self.server.log_file
-
-    @property
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
 
@@ -120,12 +114,6 @@ class PrivateKafka:
         self.server.start()
         self.server.create_topics(topic_partitions())
         return self
-
-    def stop(self) -> bool:
-        return self.server.stop()
-
-    def kill(self) -> bool:
-        return self.server.kill()
 
 
 @contextlib.contextmanager
