@@ -123,7 +123,7 @@ def section(name: str, rows: list[dict], lake: Lake) -> str:
     else:
         body = module.html(rows)
     lines = "".join(f"<li>{escape(x)}</li>" for x in module.summary(rows))
-    return f"<section><h2>{module.TITLE}</h2><ul>{lines}</ul>{body}</section>"
+    return f"<section><h2>{escape(module.TITLE)}</h2><ul>{lines}</ul>{body}</section>"
 
 
 def write_html(sections: list[str], root: str, out_dir: Path) -> Path:

@@ -10,12 +10,14 @@ the expected seqs found in neither silver nor late.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from html import escape
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from contract import DATA_STREAMS
+from spark.reports import svg
 
 NAME = "audit"
 TITLE = "Completeness audit"
@@ -226,16 +228,11 @@ def html(rows: list[dict]) -> str:
         "late_rows",
         "quarantined",
     ]
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    body = "".join(
-        "<tr"
-        + (' class="bad"' if r["missing"] else "")
-        + ">"
-        + "".join(f"<td>{r[c]}</td>" for c in cols)
-        + "</tr>"
-        for r in rows[:500]
+    shown = rows[:500]
+    table = svg.table(
+        cols, [[r[c] for c in cols] for r in shown], [bool(r["missing"]) for r in shown]
     )
-    return f"<p><b>{verdict(rows)}</b></p><table><tr>{head}</tr>{body}</table>"
+    return f"<p><b>{escape(verdict(rows))}</b></p>{table}"
 
 
 STREAM_NAMES = tuple(s.name for s in DATA_STREAMS)

@@ -54,18 +54,22 @@ def summary(rows: list[dict]) -> list[str]:
 
 
 def html(rows: list[dict], positions: dict[str, list[tuple[float, float]]]) -> str:
-    head = (
-        "<tr><th>device</th><th>trip</th><th>route</th><th>km</th><th>min</th>"
-        "<th>avg km/h</th><th>max km/h</th><th>fuel %</th><th>stops</th></tr>"
-    )
-    body = "".join(
-        f"<tr><td>{r['device_id']}</td><td>{r['trip_id']}</td><td>{r['route_id']}</td>"
-        f"<td>{r['distance_km']:.1f}</td><td>{r['duration_min']:.0f}</td>"
-        f"<td>{r['avg_speed_kmh']:.0f}</td><td>{r['max_speed_kmh']:.0f}</td>"
-        f"<td>{(r['fuel_used_pct'] or 0):.1f}</td><td>{r['stops']}</td></tr>"
+    header = ("device", "trip", "route", "km", "min", "avg km/h", "max km/h", "fuel %", "stops")
+    cells = [
+        (
+            r["device_id"],
+            r["trip_id"],
+            r["route_id"],
+            f"{r['distance_km']:.1f}",
+            f"{r['duration_min']:.0f}",
+            f"{r['avg_speed_kmh']:.0f}",
+            f"{r['max_speed_kmh']:.0f}",
+            f"{(r['fuel_used_pct'] or 0):.1f}",
+            r["stops"],
+        )
         for r in rows[:200]
-    )
-    return svg.route_map(positions, title="Vehicle routes (GPS)") + f"<table>{head}{body}</table>"
+    ]
+    return svg.route_map(positions, title="Vehicle routes (GPS)") + svg.table(header, cells)
 
 
 def positions(gps: DataFrame, per_device: int = 1500) -> DataFrame:

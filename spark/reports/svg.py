@@ -36,6 +36,18 @@ def _yticks(lo: float, hi: float, sy) -> str:
     return "".join(out)
 
 
+def table(header: Sequence[str], rows: Sequence[Sequence[object]], bad: Sequence[bool] = ()) -> str:
+    """An HTML table; every cell is escaped, because cells carry what devices sent."""
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    body = "".join(
+        ('<tr class="bad">' if i < len(bad) and bad[i] else "<tr>")
+        + "".join(f"<td>{escape(str(cell))}</td>" for cell in row)
+        + "</tr>"
+        for i, row in enumerate(rows)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def line_chart(
     series: Mapping[str, Sequence[tuple[float, float]]], title: str, xlabel: str, ylabel: str
 ) -> str:
