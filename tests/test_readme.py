@@ -18,3 +18,33 @@ def test_readme_contract_section_is_generated_from_the_contract() -> None:
 def test_readme_quick_start_has_the_two_commands() -> None:
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert "make demo" in text and "make test" in text
+
+
+# A path a README cites, in a link or in backticks: `bridge/app.py`, `tests/x/`, `scenarios/a.yaml`.
+CITED = re.compile(r"\]\((?!https?:|#|mailto:)([^)#\s]+)\)|`([\w.-]+(?:/[\w.-]+)+/?)`")
+FILE_SUFFIXES = (".py", ".md", ".yml", ".yaml", ".json", ".toml", ".geojson", ".template", ".png")
+# Paths that exist only at run time (state folder, generated reports) or on another machine.
+RUNTIME_PREFIXES = (".cityfleet", "reports/", "/", "~", "s3", ".env", "benchmarks/results/")
+
+
+def _cited_paths(readme) -> set[str]:
+    text = readme.read_text(encoding="utf-8")
+    paths = set()
+    for link, code in CITED.findall(text):
+        path = link or code
+        if path.startswith(RUNTIME_PREFIXES) or "<" in path or "*" in path:
+            continue
+        if link or path.endswith("/") or path.endswith(FILE_SUFFIXES):
+            paths.add(path)
+    return paths
+
+
+def test_every_path_a_readme_cites_exists() -> None:
+    readmes = [REPO_ROOT / "README.md", *sorted(REPO_ROOT.glob("*/README.md"))]
+    missing = [
+        f"{readme.relative_to(REPO_ROOT)}: {path}"
+        for readme in readmes
+        for path in sorted(_cited_paths(readme))
+        if not (REPO_ROOT / path).exists() and not (readme.parent / path).exists()
+    ]
+    assert not missing, "READMEs cite paths that do not exist:\n" + "\n".join(missing)
