@@ -21,6 +21,9 @@ SPARK_VERSION = (
 HADOOP_VERSION = "3.5.0"  # must equal the Hadoop bundled in pyspark
 AWS_SDK_VERSION = "2.35.4"
 AWS_SDK_MODULES = ("s3", "s3-transfer-manager", "sts", "apache-client")
+DELTA_VERSION = "4.4.0"  # must equal the delta-spark wheel; 4.4.1 has no jars on Central
+UNITYCATALOG_VERSION = "0.6.0"  # what delta-storage 4.4.0 is built against
+JACKSON_VERSION = "2.21.2"  # pyspark's own jackson; delta-kernel also wants its jdk8 module
 VERSITYGW_VERSION = "v1.8.0"
 APT_PACKAGES = ("mosquitto", "mosquitto-clients", "kcat")
 
@@ -59,12 +62,28 @@ _NO_BUNDLE = (
     "<exclusions><exclusion><groupId>software.amazon.awssdk</groupId>"
     "<artifactId>bundle</artifactId></exclusion></exclusions>"
 )
+# Delta's own jars only: its pom also pulls hadoop-client 3.4, parquet 1.16, jackson 2.13, log4j
+# and more, older than the copies pyspark ships, and those must not reach the classpath.
+_ALONE = (
+    "<exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions>"
+)
+DELTA_JARS = (
+    ("io.delta", "delta-spark_2.13", DELTA_VERSION),
+    ("io.delta", "delta-storage", DELTA_VERSION),
+    ("io.delta", "delta-kernel-api", DELTA_VERSION),
+    ("io.delta", "delta-kernel-defaults", DELTA_VERSION),
+    ("io.delta", "delta-kernel-unitycatalog", DELTA_VERSION),
+    ("io.unitycatalog", "unitycatalog-client", UNITYCATALOG_VERSION),
+    ("io.unitycatalog", "unitycatalog-hadoop", UNITYCATALOG_VERSION),
+    ("com.fasterxml.jackson.datatype", "jackson-datatype-jdk8", JACKSON_VERSION),
+)
 SPARK_POM = _pom(
     "spark-jars",
     [
         _dep("org.apache.spark", "spark-sql-kafka-0-10_2.13", SPARK_VERSION),
         _dep("org.apache.hadoop", "hadoop-aws", HADOOP_VERSION, _NO_BUNDLE),
         *(_dep("software.amazon.awssdk", m, AWS_SDK_VERSION) for m in AWS_SDK_MODULES),
+        *(_dep(group, artifact, version, _ALONE) for group, artifact, version in DELTA_JARS),
     ],
 )
 
@@ -173,7 +192,10 @@ def _mvn_copy(layout: Layout, name: str, pom: str, target: Path) -> list[tuple[s
 
 
 KAFKA_STAMP = f"kafka {KAFKA_VERSION} log4j2 {LOG4J2_VERSION} slf4j {SLF4J_VERSION}"
-SPARK_STAMP = f"spark {SPARK_VERSION} hadoop-aws {HADOOP_VERSION} sdk {AWS_SDK_VERSION}"
+SPARK_STAMP = (
+    f"spark {SPARK_VERSION} hadoop-aws {HADOOP_VERSION} sdk {AWS_SDK_VERSION} "
+    f"delta {DELTA_VERSION} unitycatalog {UNITYCATALOG_VERSION}"
+)
 VERSITYGW_STAMP = f"versitygw {VERSITYGW_VERSION}"
 
 
@@ -204,7 +226,7 @@ def pyspark_jars_dir() -> Path:
 
 
 def install_spark_jars(layout: Layout) -> Path:
-    """Kafka connector + hadoop-aws + the AWS SDK modules, minus what pyspark already ships."""
+    """Kafka connector, hadoop-aws, the AWS SDK modules and Delta, minus what pyspark ships."""
     version = SPARK_STAMP
     if stamped(layout.spark_jars, version):
         return layout.spark_jars
