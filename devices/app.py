@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 
+from contract.manifest import Manifest
 from devices import runner
 from devices.emit import JsonLinesSink
 from devices.fleet import Fleet, build
@@ -61,9 +61,7 @@ def _speed(loaded: Loaded, options: Options) -> float | None:
 
 
 def write_manifest(path: Path, state: SeqState, extra: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"devices": state.manifest(), **extra}
-    path.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    Manifest.from_counters(state.manifest(), extra.get("stats", {})).write(path)
 
 
 def run_scenario(loaded: Loaded, options: Options) -> int:
