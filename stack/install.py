@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from stack.env import REPO_ROOT
 from stack.errors import StackError
 from stack.layout import Layout
 
@@ -26,6 +28,10 @@ UNITYCATALOG_VERSION = "0.6.0"  # what delta-storage 4.4.0 is built against
 JACKSON_VERSION = "2.21.2"  # pyspark's own jackson; delta-kernel also wants its jdk8 module
 VERSITYGW_VERSION = "v1.8.0"
 APT_PACKAGES = ("mosquitto", "mosquitto-clients", "kcat")
+CHROMIUM_PACKAGES = ("chromium", "chromium-driver")  # the browser tests' headless Chromium
+NODE_PACKAGES = ("nodejs", "npm")
+# The live map's browser libraries: pinned by the committed lockfile at the repository root.
+NPM_FILES = ("package.json", "package-lock.json")
 
 _apt_lock = threading.Lock()
 _mvn_lock = threading.Lock()  # two Maven runs sharing ~/.m2 may race on the same artifact
@@ -91,7 +97,7 @@ SPARK_POM = _pom(
 _UNREACHABLE = re.compile(
     r"Could not (transfer|resolve)|UnknownHost|Connection (refused|timed out)|offline mode|"
     r"Network is unreachable|dial tcp|no such host|i/o timeout|proxyconnect|"
-    r"Temporary failure resolving|Could not connect"
+    r"Temporary failure resolving|Could not connect|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT"
 )
 
 
@@ -259,3 +265,47 @@ def install_versitygw(layout: Layout) -> Path:
     _run([go, "install", module], f"go install {module}", env=env)
     _stamp(layout.bin, VERSITYGW_STAMP)
     return binary
+
+
+def ensure_chromium() -> str:
+    """Debian's Chromium (and its driver) for the browser tests and screenshots; its path."""
+    ensure_apt("chromium", CHROMIUM_PACKAGES)
+    return shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def web_assets_dir(layout: Layout) -> Path:
+    """Where ``npm ci`` put the lockfile's packages: one folder per lockfile content.
+
+    Named by the lockfile's digest, so a changed lockfile installs beside the old one and two
+    processes installing at once (the tools folder is shared) cannot clobber each other.
+    """
+    digest = hashlib.sha256(b"".join((REPO_ROOT / n).read_bytes() for n in NPM_FILES))
+    return layout.tools / "web" / digest.hexdigest()[:16]
+
+
+def web_assets_installed(layout: Layout) -> bool:
+    return (web_assets_dir(layout) / "node_modules" / ".installed").is_file()
+
+
+def install_web_assets(layout: Layout) -> Path:
+    """``npm ci`` the committed lockfile into the tools folder; returns its node_modules."""
+    target = web_assets_dir(layout)
+    modules = target / "node_modules"
+    if web_assets_installed(layout):
+        return modules
+    ensure_apt("npm", NODE_PACKAGES)
+    npm = require_command("npm", "install Node.js 18+ with npm and run it again")
+    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in NPM_FILES:
+        shutil.copyfile(REPO_ROOT / name, staging / name)
+    # --ignore-scripts: nothing from the registry runs here; the page needs only files.
+    cmd = [npm, "ci", "--ignore-scripts", "--omit=dev", "--no-audit", "--no-fund"]
+    _run(cmd, "npm ci of the live map's browser libraries", cwd=staging)
+    (staging / "node_modules" / ".installed").write_text("ok\n")
+    try:
+        staging.rename(target)
+    except OSError:  # another process installed the same lockfile first: keep theirs
+        shutil.rmtree(staging, ignore_errors=True)
+    return modules

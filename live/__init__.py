@@ -1,0 +1,1 @@
+"""The live map: a page that watches the fleet over MQTT on WebSockets, served locally."""

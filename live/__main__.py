@@ -1,0 +1,151 @@
+"""``python -m live``: serve the live map of a scenario, optionally run its devices, or shoot it."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from devices.loader import ScenarioError
+from live.scenario import scenario_view
+from live.server import LiveServer
+from live.settings import LiveSettings
+from stack import pipeline
+from stack.env import load_env
+from stack.errors import StackError
+from stack.install import install_web_assets
+from stack.process import port_owner
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m live",
+        description="Serve CityFleet's live map on 127.0.0.1: a page that subscribes to city/# "
+        "over MQTT on WebSockets (the read-only viewer account from .env) and draws the "
+        "scenario's routes, vehicles, cameras, weather stations and incidents as messages "
+        "arrive. Ctrl-C stops it.",
+        epilog="examples:\n"
+        "  python -m live --scenario london-birmingham --run-devices\n"
+        "  python -m live --scenario smoke --port 0\n"
+        "  python -m live --scenario london-birmingham --run-devices --speed 240 "
+        "--screenshot docs/live-map.png --after 40\n"
+        "settings: LIVE_PORT (8088), LIVE_TILE_URL and LIVE_TILE_ATTRIBUTION (optional "
+        "background tiles), MQTT_WS_URL and MQTT_VIEWER_USERNAME/PASSWORD (written by make up)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--scenario", default="london-birmingham", help="YAML path or a name")
+    p.add_argument("--id-prefix", help="device-id prefix to show (default: the scenario's)")
+    p.add_argument("--port", type=int, help="page port (default LIVE_PORT or 8088; 0: any)")
+    p.add_argument(
+        "--run-devices",
+        action="store_true",
+        help="also run the scenario's devices (python -m devices --start now)",
+    )
+    p.add_argument("--speed", type=float, help="with --run-devices: the devices' clock speed")
+    p.add_argument(
+        "--screenshot", type=Path, help="open the page in headless Chromium, save a PNG, exit"
+    )
+    p.add_argument(
+        "--after", type=float, default=20.0, help="seconds to watch before the screenshot"
+    )
+    return p
+
+
+def require_broker(ws_url: str) -> None:
+    """Fail with what to start when nothing listens at the WebSockets URL."""
+    parts = urlsplit(ws_url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=2.0):
+            return
+    except OSError:
+        raise StackError(
+            f"Mosquitto's WebSockets listener at {ws_url} is not reachable; start the stack "
+            "with `make up` (then `make status`)"
+        ) from None
+
+
+def start_server(settings: LiveSettings, view: dict[str, object]) -> LiveServer:
+    server = LiveServer(settings, view, install_web_assets(settings.layout))
+    try:
+        return server.start()
+    except OSError:
+        owner = port_owner(settings.port) or "another process"
+        raise StackError(
+            f"port {settings.port} is in use by {owner}; set LIVE_PORT or pass --port "
+            "(0 picks a free one)"
+        ) from None
+
+
+def devices_child(
+    args: argparse.Namespace, env: dict[str, str], log_dir: Path
+) -> pipeline.Component:
+    extra = ["--start", "now"]
+    if args.speed is not None:
+        extra += ["--speed", str(args.speed)]
+    if args.id_prefix:
+        extra += ["--id-prefix", args.id_prefix]
+    return pipeline.devices(args.scenario, log_dir, {**env, "PYTHONUNBUFFERED": "1"}, *extra)
+
+
+def shoot(url: str, path: Path, after: float) -> int:
+    from live.browser import chromium, watch
+
+    with chromium() as context:
+        watched = watch(context)
+        watched.page.goto(url)
+        watched.page.wait_for_timeout(after * 1000)
+        watched.screenshot(path)
+        online, messages = watched.number("data-devices-online"), watched.number("data-messages")
+    size = path.stat().st_size
+    print(f"screenshot {path} ({size / 1024:.0f} KB): {online} devices online, {messages} messages")
+    for error in watched.errors:
+        print(f"error in the page: {error}", file=sys.stderr)
+    return 1 if watched.errors else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    view = scenario_view(args.scenario, args.id_prefix)
+    env = load_env()
+    settings = LiveSettings.from_env(env, args.port)
+    require_broker(settings.ws_url)
+    log_dir = settings.layout.root / "live" / time.strftime("%Y%m%d-%H%M%S")
+    with start_server(settings, view) as server:
+        print(f"live map of {view['name']}: {server.url}", flush=True)
+        child = devices_child(args, env, log_dir) if args.run_devices else None
+        with pipeline.running(*([child] if child else [])):
+            if child:
+                print(f"devices running (log {child.log_file})", flush=True)
+            if args.screenshot:
+                code = shoot(server.url, args.screenshot, args.after)
+                if child:
+                    child.check()  # a screenshot of a fleet that crashed shows nothing true
+                return code
+            while True:
+                if child and not child.alive:
+                    child.check()
+                    print("devices done; the page stays up until Ctrl-C", flush=True)
+                    child = None
+                time.sleep(1.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except ScenarioError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
