@@ -3,6 +3,12 @@
 One thread does everything. It reads MQTT in large batches, produces each message, polls the
 producer for delivery reports and acks the done prefix of the window in one write. No locks,
 and an exception in any callback surfaces here instead of dying in a background thread.
+
+Kafka errors, by kind (librdkafka retries the retriable ones itself, in order, and reports only
+what it gave up on): a record Kafka refuses for good (too large, unknown topic, not authorized)
+becomes a dead letter, acked like any other; a fatal producer error, a refused dead letter or a
+retriable error it gave up on stops the bridge with exit code 75 after a drain. A record is
+never produced twice by this process, so a device's order in Kafka is the order it arrived in.
 """
 
 from __future__ import annotations
@@ -14,18 +20,47 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.inflight import AckWindow, Pending
 from bridge.kafka import build_producer
 from bridge.metrics import RateLog, SeqTracker, Stats, serve
-from bridge.mqtt import build_client, connect_properties
+from bridge.mqtt import MQTT_MAX_PACKET, build_client, connect_properties
 from bridge.routing import Router
 from bridge.settings import Settings
 
 log = logging.getLogger(__name__)
-RETRY_DELAY_S = 1.0
+EXIT_RESTART = 75
+"""EX_TEMPFAIL: the bridge stopped on a Kafka failure a restart can cure; a supervisor restarts
+it, and the broker redelivers what was not acked."""
+
+# The producer failed as a whole (fatal error, purge): the record itself was fine.
+_NOT_THE_RECORD = frozenset(
+    {KafkaError._FATAL, KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}
+)
+# Kafka found the record too large: its dead letter is capped.
+_TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
+# Errors librdkafka retries by itself: in a report they mean it gave up (message.timeout.ms).
+_RETRIABLE = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TIMED_OUT_QUEUE,
+        KafkaError._TRANSPORT,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.KAFKA_STORAGE_ERROR,
+    }
+)
+
+
+def describe(err: KafkaError) -> str:
+    return f"{err.name()}: {err.str()}"
 
 
 class BridgeError(RuntimeError):
@@ -56,6 +91,7 @@ class Bridge:
             settings.dead_letter_topic,
             settings.bridge_id,
             settings.max_payload_bytes,
+            settings.max_record_bytes,
         )
         self.window = AckWindow()
         self.producer = build_producer(
@@ -66,20 +102,23 @@ class Bridge:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self._connected = False
-        self._refused: str | None = None
+        self._refused_login: str | None = None
         self._stopping = False
         self._taking = True
-        self._retries: list[tuple[float, Pending]] = []
+        self._fatal: str | None = None
+        self._refused: list[Pending] = []  # Kafka refused them for good: dead letters to produce
+        self._warned_packet_size = False
         self._last_message = time.monotonic()
         self._first_at: float | None = None
         self._last_ack_at = 0.0
 
     # -- MQTT callbacks (all run in this thread, inside client.loop) --------------------------
 
-    def _on_connect(self, client: Any, _ud: Any, flags: Any, reason: Any, _props: Any) -> None:
+    def _on_connect(self, client: Any, _ud: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            self._refused = str(reason)
+            self._refused_login = str(reason)
             return
+        self._bound_reads(client, getattr(props, "MaximumPacketSize", None))
         self._connected = True
         self.stats.mqtt_connects += 1
         log.info(
@@ -93,6 +132,20 @@ class Bridge:
         # retainHandling=1: retained status only when the subscription is new, not every time.
         options = SubscribeOptions(qos=1, retainHandling=1)
         client.subscribe([(f, options) for f in self.s.mqtt.filters])
+
+    def _bound_reads(self, client: Any, broker_max: int | None) -> None:
+        """Hold at most one packet as large as the broker accepts (its CONNACK says how large).
+
+        The bridge declares no Maximum Packet Size of its own: the broker would silently drop
+        larger messages for it. Mosquitto's ``max_packet_size`` is the one limit.
+        """
+        client.max_packet = broker_max or MQTT_MAX_PACKET
+        if broker_max is None and not self._warned_packet_size:
+            self._warned_packet_size = True
+            log.warning(
+                "the broker sets no maximum packet size: one message may hold up to 256 MiB of "
+                "bridge memory; set max_packet_size in mosquitto.conf"
+            )
 
     def _on_subscribe(self, _c: Any, _ud: Any, _mid: int, codes: list[Any], _p: Any) -> None:
         for flt, code in zip(self.s.mqtt.filters, codes, strict=False):
@@ -136,20 +189,16 @@ class Bridge:
     # -- Kafka ------------------------------------------------------------------------------
 
     def _produce(self, entry: Pending) -> None:
-        r = entry.record
-
-        def report(err: Any, _msg: Any) -> None:
+        def report(err: KafkaError | None, _msg: Any) -> None:
             if err is None:
                 entry.done = True
                 self.stats.produced += 1
                 self.stats.observe_latency(time.monotonic() - entry.sent_at)
             else:
-                # Never ack a message Kafka refused: produce it again (after a pause).
-                self.stats.delivery_failed += 1
-                log.error("Kafka refused a record for %s: %s; retrying", r.topic, err)
-                self._retries.append((time.monotonic() + RETRY_DELAY_S, entry))
+                self._delivery_failed(entry, err)
 
         while True:
+            r = entry.record
             try:
                 self.producer.produce(
                     r.topic, r.value, r.key, headers=r.headers, on_delivery=report
@@ -158,21 +207,78 @@ class Bridge:
             except BufferError:
                 # The producer queue is full (Kafka slow or away): serve reports and acks, keep
                 # the MQTT connection alive, and try again. Nothing more is read meanwhile.
-                self.producer.poll(0.05)
+                self._poll(0.05)
                 self._release()
                 self.client.loop_misc()
                 if self._stopping:
                     return  # left unacked: the broker redelivers it to the next session
+            except KafkaException as exc:
+                # produce() refused this record itself (too large, topic known not to exist),
+                # or the producer failed for good: poll to surface a fatal error first.
+                self._poll(0)
+                if self._fatal is None:
+                    self._refuse(entry, exc.args[0])
+                if self._fatal is not None:
+                    return  # left unacked: redelivered after the restart
+
+    def _delivery_failed(self, entry: Pending, err: KafkaError) -> None:
+        """A delivery report with an error: what librdkafka could not or would not retry."""
+        self.stats.delivery_failed += 1
+        if err.fatal() or err.code() in _NOT_THE_RECORD:
+            if err.code() == KafkaError._FATAL:
+                self._fail(f"the Kafka producer failed for good ({describe(err)})")
+            return  # left unacked: the fatal path drains and exits
+        if entry.qos and entry.epoch != self.window.epoch:
+            return  # its MQTT connection is gone: the broker resends it
+        if err.retriable() or err.code() in _RETRIABLE:
+            # Producing it again would put it behind newer records of its device.
+            self._fail(
+                f"Kafka gave up on a record for {entry.record.topic} ({describe(err)}); "
+                "a restart resends it in order"
+            )
+            return
+        self._refuse(entry, err)
+        if self._fatal is None:
+            self._refused.append(entry)
+
+    def _refuse(self, entry: Pending, err: KafkaError) -> None:
+        """Kafka refused ``entry``'s record for good: turn it into its dead letter."""
+        record = entry.record
+        if record.topic == self.s.dead_letter_topic:
+            self._fail(
+                f"Kafka refused a dead letter ({describe(err)}); check topic "
+                f"{self.s.dead_letter_topic!r} exists and takes records this large"
+            )
+            return
+        log.warning(
+            "Kafka refused a record for %s (%s): dead-lettered", record.topic, describe(err)
+        )
+        self.stats.kafka_refused += 1
+        self.stats.dead_lettered += 1
+        entry.record = self.router.refused(record, describe(err), err.code() in _TOO_LARGE)
+        entry.sent_at = time.monotonic()
+
+    def _fail(self, reason: str) -> None:
+        """Stop for good: drain what Kafka confirms, ack that, exit with ``EXIT_RESTART``."""
+        if self._fatal is None:
+            log.error("%s: stopping", reason)
+            self._fatal = reason
+        self._stopping = True
+
+    def _poll(self, timeout: float) -> None:
+        try:
+            self.producer.poll(timeout)
+        except KafkaException as exc:  # confluent-kafka raises a fatal error from poll()
+            err = exc.args[0]
+            if not isinstance(err, KafkaError) or not err.fatal():
+                raise
+            self._fail(f"the Kafka producer failed for good ({describe(err)})")
 
     def _service_kafka(self, timeout: float = 0.0) -> None:
-        self.producer.poll(timeout)
-        if self._retries:
-            now = time.monotonic()
-            due = [e for at, e in self._retries if at <= now]
-            self._retries = [(at, e) for at, e in self._retries if at > now]
-            for entry in due:
-                self.stats.reproduced += 1
-                entry.sent_at = now
+        self._poll(timeout)
+        if self._refused:
+            refused, self._refused = self._refused, []
+            for entry in refused:
                 self._produce(entry)
         self._release()
 
@@ -209,9 +315,9 @@ class Bridge:
             ) from None
         deadline = time.monotonic() + 10
         while not self._connected and time.monotonic() < deadline:
-            if self._refused:
+            if self._refused_login:
                 raise BridgeError(
-                    f"MQTT at {m.host}:{m.port} refused the bridge login ({self._refused}); "
+                    f"MQTT at {m.host}:{m.port} refused the bridge login ({self._refused_login}); "
                     "check MQTT_BRIDGE_USERNAME/PASSWORD in .env (`make up` writes them)",
                     exit_code=2,
                 )
@@ -279,16 +385,22 @@ class Bridge:
                 break
         self._drain()
         rates.tick(time.monotonic())
+        if self._fatal is not None:
+            raise BridgeError(
+                f"{self._fatal}; exiting for a restart (what Kafka did not confirm stays unacked "
+                "and is redelivered)",
+                exit_code=EXIT_RESTART,
+            )
 
     def _drain(self) -> None:
         """Stop taking messages, flush Kafka, ack what it confirmed, disconnect: bounded."""
         deadline = time.monotonic() + self.s.drain_timeout_s
-        while (len(self.producer) or self._retries) and time.monotonic() < deadline:
+        while (len(self.producer) or self._refused) and time.monotonic() < deadline:
             self._service_kafka(0.05)
             if self._connected:
                 self.client.loop_write()
         self._service_kafka()
-        left = len(self.producer) + len(self._retries)
+        left = len(self.producer) + len(self._refused)
         if left:
             log.warning("drain timed out: %d messages unconfirmed stay unacked (redelivered)", left)
         if self._connected:

@@ -26,7 +26,7 @@ class Stats:
     acked: int = 0
     dead_lettered: int = 0
     delivery_failed: int = 0
-    reproduced: int = 0
+    kafka_refused: int = 0
     seq_gaps: int = 0
     seq_missing: int = 0
     seq_duplicates: int = 0

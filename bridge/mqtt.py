@@ -23,6 +23,8 @@ from paho.mqtt.properties import Properties
 from bridge.settings import MqttSettings
 
 READ_SIZE = 256 * 1024
+MQTT_MAX_PACKET = 268_435_455 + 5
+"""The largest packet MQTT can encode (remaining length 256 MiB, plus its fixed header)."""
 PUBACK = 0x40
 _PUBACKS = [struct.pack("!BBH", PUBACK, 2, mid) for mid in range(65536)]
 
@@ -41,6 +43,9 @@ class FastClient(paho.Client):
         self._fast_publish = on_publish
         self._rbuf = bytearray()
         self._rsock: object = None
+        self.max_packet = MQTT_MAX_PACKET
+        """The largest packet to hold; with READ_SIZE, the bound on the read buffer. The bridge
+        sets it from the broker's CONNACK (its max_packet_size)."""
 
     def _packet_read(self) -> MQTTErrorCode:
         sock = self._sock
@@ -80,6 +85,10 @@ class FastClient(paho.Client):
                     if mult > 128**3:
                         return MQTTErrorCode.MQTT_ERR_PROTOCOL
                 end = i + length
+                if end - pos > self.max_packet:
+                    # More than the broker accepts from anyone: never buffer it.
+                    pos = size
+                    return MQTTErrorCode.MQTT_ERR_PROTOCOL
                 if end > size:
                     return MQTTErrorCode.MQTT_ERR_AGAIN
                 if header & 0xF0 == 0x30:

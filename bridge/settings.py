@@ -12,10 +12,11 @@ from typing import Any
 
 import yaml
 
-from bridge.routing import Route, RouteError, compile_routes
+from bridge.routing import Route, RouteError, compile_routes, max_properties_bytes
 from stack.mqtt_endpoint import EndpointError, MqttEndpoint, login
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
 
 # The delivery guarantee rests on these; a config file may not weaken them.
 FIXED_PRODUCER = {"acks": "all", "enable.idempotence": True}
@@ -65,6 +66,8 @@ class Settings:
     key_template: str
     dead_letter_topic: str
     max_payload_bytes: int
+    max_record_bytes: int
+    """The producer's ``message.max.bytes``: every record, headers included, must fit."""
     drain_timeout_s: float
     log_interval_s: float
     metrics_port: int
@@ -180,6 +183,23 @@ def _producer(r: _Reader, receive_maximum: int) -> dict[str, Any]:
     return conf
 
 
+def _record_limit(r: _Reader, producer: Mapping[str, Any], max_payload: int) -> int:
+    """librdkafka's ``message.max.bytes`` (its default when unset), checked to leave room for
+    user properties next to the largest payload."""
+    value = producer.get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES)
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise r.fail("kafka.producer.message.max.bytes", f"expected bytes, got {value!r}") from None
+    if max_properties_bytes(limit, max_payload) < 64 * 1024:
+        raise r.fail(
+            "max_payload_bytes",
+            f"{max_payload} leaves too little of kafka.producer.message.max.bytes ({limit}) "
+            "for headers; lower it or raise message.max.bytes",
+        )
+    return limit
+
+
 def load_settings(
     env: Mapping[str, str],
     config: Path | None = None,
@@ -203,14 +223,18 @@ def load_settings(
     metrics_port = overrides.get("metrics_port")
     if metrics_port is None:
         metrics_port = r.number("metrics_port", int, 0, 65535)
+    producer = _producer(r, mqtt.receive_maximum)
+    max_payload = r.number("max_payload_bytes", int, 1, 100 * 1024 * 1024)
+    max_record = _record_limit(r, producer, max_payload)
     return Settings(
         mqtt=mqtt,
         kafka_bootstrap=bootstrap,
-        producer=_producer(r, mqtt.receive_maximum),
+        producer=producer,
         routes=routes,
         key_template=key_template,
         dead_letter_topic=str(r.text("dead_letter_topic")),
-        max_payload_bytes=r.number("max_payload_bytes", int, 1, 100 * 1024 * 1024),
+        max_payload_bytes=max_payload,
+        max_record_bytes=max_record,
         drain_timeout_s=r.number("drain_timeout_s", float, 0),
         log_interval_s=r.number("log_interval_s", float, 0),
         metrics_port=int(metrics_port),

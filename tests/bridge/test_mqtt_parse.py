@@ -43,3 +43,16 @@ def test_ack_many_builds_pubacks_in_order() -> None:
     client._packet_queue = lambda cmd, blob, mid, qos: sent.append(blob)
     client.ack_many([1, 258])
     assert sent == [b"\x40\x02\x00\x01\x40\x02\x01\x02"]
+
+
+def test_a_packet_larger_than_the_broker_allows_is_never_buffered() -> None:
+    from paho.mqtt.enums import MQTTErrorCode
+
+    got = []
+    client = FastClient("t", lambda *a: got.append(a))
+    client.max_packet = 1000
+    fine = publish(b"city/gps/d", b"x" * 900, 1)
+    huge = publish(b"city/gps/d", b"x" * 5000, 2)
+    buf = bytearray(fine + huge[:300])  # only the huge packet's header has arrived
+    assert client._parse(buf) == MQTTErrorCode.MQTT_ERR_PROTOCOL
+    assert [mid for _, _, mid, *_ in got] == [1] and not buf

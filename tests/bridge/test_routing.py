@@ -74,10 +74,10 @@ def test_key_template_and_user_properties() -> None:
     props = Properties(PacketTypes.PUBLISH)
     props.UserProperty = [("trace", "abc")]
     raw = props.pack()[1:]  # drop the one-byte length prefix
-    assert user_properties(raw) == [("trace", b"abc")]
+    assert user_properties(raw)[0] == [("mqtt.user.trace", b"abc")]
     r = Router(ROUTES, "{stream}:{device_id}", "dead_letter", "b", 65536)
     rec = r.route(b"city/gps/g-1", orjson.dumps(sample("gps", "g-1")), 0, 1, 0, raw, 5)
-    assert rec.key == b"gps:g-1" and ("trace", b"abc") in rec.headers
+    assert rec.key == b"gps:g-1" and ("mqtt.user.trace", b"abc") in rec.headers
     assert headers(rec)["mqtt_retain"] == b"1"
 
 
@@ -86,3 +86,128 @@ def test_bad_templates_are_refused() -> None:
         compile_routes([{"filter": "city/#", "topic": "{nope}"}], "{device_id}")
     with pytest.raises(RouteError):
         compile_routes([{"filter": "city/#"}], "{device_id}")
+
+
+def raw_properties(pairs: list[tuple[str, str]]) -> bytes:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = pairs
+    packed = props.pack()
+    # Skip the variable-byte length prefix (1 to 4 bytes).
+    i = 0
+    while packed[i] & 0x80:
+        i += 1
+    return packed[i + 1 :]
+
+
+def test_user_properties_cannot_forge_bridge_headers() -> None:
+    forged = [(name, "forged") for name in ("mqtt_topic", "bridge_id", "received_at", "dlq_reason")]
+    body = orjson.dumps(sample("vehicle", "dev-1"))
+    for payload in (body, b"not json"):  # a good record and a dead letter alike
+        rec = router().route(b"city/vehicle/dev-1", payload, 1, 0, 0, raw_properties(forged), 77)
+        h = rec.headers
+        for name in ("mqtt_topic", "bridge_id", "received_at"):
+            assert [v for k, v in h if k == name] == [headers(rec)[name]]  # exactly one
+            assert headers(rec)[name] != b"forged"
+            assert (f"mqtt.user.{name}", b"forged") in h
+        assert [v for k, v in h if k == "dlq_reason"] == (
+            [] if payload is body else [b"invalid_json"]
+        )
+
+
+def test_oversize_payload_is_capped_with_length_and_sha256() -> None:
+    import hashlib
+
+    payload = bytes(range(256)) * 5000  # 1.28 MB
+    rec = router().route(b"city/vehicle/dev-1", payload, 1, 0, 0, None, 1)
+    h = headers(rec)
+    assert rec.topic == "dead_letter" and h["dlq_reason"] == b"oversize"
+    assert rec.value == payload[:4096]
+    assert h["dlq_payload_bytes"] == str(len(payload)).encode()
+    assert h["dlq_payload_sha256"] == hashlib.sha256(payload).hexdigest().encode()
+
+
+def test_oversize_payload_on_an_unknown_topic_is_capped_too() -> None:
+    rec = router().route(b"city/nosuch/dev-1", b"x" * 2_000_000, 1, 0, 0, None, 1)
+    assert headers(rec)["dlq_reason"] == b"oversize" and len(rec.value) == 4096
+
+
+def test_oversize_user_properties_are_dropped_and_digested() -> None:
+    body = orjson.dumps(sample("vehicle", "dev-1"))
+    big = raw_properties([("k", "v" * 60000)] * 17)  # ~1 MB of properties
+    assert len(big) > 1_000_000
+    tiny = b"\x26\x00\x00\x00\x00" * 120_000  # 600 KB raw, ~2.4 MB as prefixed headers
+    for raw in (big, tiny):
+        rec = router().route(b"city/vehicle/dev-1", body, 1, 0, 0, raw, 1)
+        h = headers(rec)
+        assert rec.topic == "dead_letter" and h["dlq_reason"] == b"oversize_properties"
+        assert rec.value == body  # the payload itself was fine
+        assert not any(k.startswith("mqtt.user.") for k, _ in rec.headers)
+        assert h["dlq_properties_bytes"] == str(len(raw)).encode()
+        assert len(h["dlq_properties_head"]) == 4096
+        assert sum(len(k) + len(v) for k, v in rec.headers) < 200_000
+
+
+def test_topic_cache_holds_only_valid_topics() -> None:
+    r = router()
+    body = orjson.dumps(sample("vehicle", "dev-1"))
+    for i in range(50):
+        junk = f"city/vehicle/{'x' * 60000}{i}".encode()
+        assert r.route(junk, body, 1, 0, 0, None, 1).reason == "unknown_topic"
+    r.route(b"city/vehicle/dev-1", body, 1, 0, 0, None, 1)
+    assert list(r._plans) == [b"city/vehicle/dev-1"]
+
+
+def test_refused_record_becomes_a_dead_letter() -> None:
+    body = orjson.dumps(sample("vehicle", "dev-1", 3))
+    props = raw_properties([("trace", "t")])
+    good = router().route(b"city/vehicle/dev-1", body, 1, 0, 0, props, 1)
+    kept = router().refused(good, "TOPIC_AUTHORIZATION_FAILED: denied", shrink=False)
+    h = headers(kept)
+    assert kept.topic == "dead_letter" and kept.value == body and kept.key == b"dev-1"
+    assert h["dlq_reason"] == b"kafka_refused" and b"AUTHORIZATION" in h["dlq_detail"]
+    assert h["source_topic"] == b"city/vehicle/dev-1" and h["mqtt.user.trace"] == b"t"
+    small = router().refused(good, "MSG_SIZE_TOO_LARGE: too large", shrink=True)
+    assert len(small.value) <= 4096 and "mqtt.user.trace" not in headers(small)
+    assert headers(small)["dlq_payload_bytes"] == str(len(body)).encode()
+
+
+def test_settings_refuse_a_record_limit_without_room_for_headers() -> None:
+    with pytest.raises(RouteError):
+        Router(ROUTES, "{device_id}", "dead_letter", "b", 65536, max_record_bytes=300_000)
+
+
+def test_property_parser_agrees_with_paho_and_refuses_malformed_blocks() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.PUBLISH)
+    props.PayloadFormatIndicator = 1
+    props.MessageExpiryInterval = 60
+    props.ContentType = "application/json"
+    props.ResponseTopic = "reply/here"
+    props.CorrelationData = b"\x00\x01"
+    props.UserProperty = [("a", "1"), ("a", "2"), ("ünï", "çödé")]
+    packed = props.pack()
+    raw = packed[1:]
+    got, size = user_properties(raw)
+    assert sorted(got) == [
+        ("mqtt.user.a", b"1"),
+        ("mqtt.user.a", b"2"),
+        ("mqtt.user.ünï", "çödé".encode()),
+        ("mqtt_content_type", b"application/json"),
+    ]  # sorted: the order of properties in the block is the sender's
+    assert size > 0
+    for bad in (
+        raw[:-1],
+        b"\x7f\x00",
+        b"\x26\x00\x01",
+        b"\x26\x00\x01\xff\x00\x00",
+        b"\x26\x00\x01\x00\x00\x00",
+    ):
+        with pytest.raises(ValueError):
+            user_properties(bad)
+    rec = router().route(b"city/vehicle/dev-1", b"{}", 1, 0, 0, b"\x26\x00\x05ab", 1)
+    assert headers(rec)["dlq_reason"] == b"bad_properties"
