@@ -56,6 +56,10 @@ class Expected:
     first_seq: int
     last_seq: int
 
+    @property
+    def count(self) -> int:
+        return max(0, self.last_seq - self.first_seq + 1)
+
 
 @dataclass(frozen=True)
 class Manifest:

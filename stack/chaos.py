@@ -12,7 +12,6 @@ duplicated before silver (and removed), and how long the pipeline took to recove
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from contract.manifest import Manifest
 from stack import pipeline
 from stack.drill import Lake, Servers, audit, private_servers
 from stack.errors import StackError
@@ -89,16 +89,9 @@ def wait_for_growth(probe: Callable[[], int], timeout: float) -> float | None:
 
 
 def last_seqs(manifests: list[Path]) -> dict[tuple[str, str], int]:
-    """The highest seq each device published per stream, over all its runs."""
-    seqs: dict[tuple[str, str], int] = {}
-    for path in manifests:
-        if not path.exists():
-            continue
-        for device, streams in json.loads(path.read_text())["devices"].items():
-            for stream, figures in streams.items():
-                key = (device, stream)
-                seqs[key] = max(seqs.get(key, 0), figures["last_seq"])
-    return seqs
+    """The highest seq each device published per data stream, over all its runs."""
+    merged = Manifest.read_all(manifests)
+    return {(e.device_id, e.stream): e.last_seq for e in merged.expected()}
 
 
 def run_drill(drill: Drill, interval: float, settle_timeout: float) -> list[Fault]:
@@ -160,11 +153,11 @@ def run_drill(drill: Drill, interval: float, settle_timeout: float) -> list[Faul
         time.sleep(interval)
         state["devices"].stop()
         state["devices"].check()
-        expected = last_seqs(drill.manifests)
-        total = sum(expected.values())
+        expected = Manifest.read_all(drill.manifests)
+        total = sum(e.count for e in expected.expected())
         console.print(f"==> devices stopped; {total:,} messages to find in silver")
         drill.lake.wait_for_rows(total, timeout=settle_timeout)
-    result = audit(drill.lake, expected, [(f.name, f.injected_at) for f in faults])
+    result = audit(drill.lake.reader, expected, [(f.name, f.injected_at) for f in faults])
     for fault in faults:
         fault.lost = result.lost_by_fault.get(fault.name, 0)
         fault.duplicated = result.duplicates_by_fault.get(fault.name, 0)

@@ -1,9 +1,9 @@
 """``make demo``: the whole pipeline on one scenario, from devices to a report, with live counts.
 
 Starts the local stack, the streaming job and the bridge, runs the scenario's devices at an
-accelerated clock, waits until the streaming job has landed everything the bridge wrote to
-Kafka, stops them, runs the reports (whose audit checks this run's every message against the
-devices' manifest) and prints where to look further. Ctrl-C stops everything it started.
+accelerated clock, waits until silver holds this run's every message (the audit core,
+``spark.audit``, reading the Delta tables with delta-rs), stops them, runs the reports and
+prints the audit's verdict and where to look further. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -22,18 +22,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from contract.manifest import Manifest, ManifestError
+from spark import audit
+from spark.reader import LakeReader
 from stack import pipeline
 from stack.env import REPO_ROOT
 from stack.errors import StackError
-from stack.flow import (
-    STREAM_TOPICS,
-    MqttCounter,
-    committed_offsets,
-    delta,
-    kafka_offsets,
-    parquet_dataset,
-    s3_filesystem,
-)
+from stack.flow import STREAM_TOPICS, MqttCounter, delta, kafka_offsets
 from stack.layout import Layout
 
 console = Console(stderr=True)
@@ -69,14 +64,11 @@ def counts_table(
     return table
 
 
-def manifest_totals(path: Path) -> dict[str, int]:
-    """Messages published per stream, summed over the devices of a ``--manifest`` file."""
-    totals = dict.fromkeys(STREAM_TOPICS, 0)
-    for streams in json.loads(path.read_text())["devices"].values():
-        for name, figures in streams.items():
-            if name in totals:
-                totals[name] += figures["published"]
-    return totals
+def read_manifest(path: Path) -> Manifest:
+    try:
+        return Manifest.read(path)
+    except ManifestError as exc:
+        raise StackError(f"the devices' manifest: {exc}") from None
 
 
 def covers(have: Counts, want: Counts) -> bool:
@@ -150,25 +142,41 @@ class SimulatedClock:
             self.start = max(self.start, datetime.fromisoformat(ended) + timedelta(minutes=1))
         return self.start.isoformat().replace("+00:00", "Z")
 
-    def ended(self, manifest: Path) -> None:
-        seconds = json.loads(manifest.read_text()).get("stats", {}).get("sim_seconds", 0.0)
+    def ended(self, manifest: Manifest) -> None:
+        seconds = float(manifest.stats.get("sim_seconds", 0.0))
         saved = self._saved()
         saved[self.scenario] = (self.start + timedelta(seconds=seconds)).isoformat()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(saved, indent=2) + "\n")
 
 
-def silver_per_stream(env: Mapping[str, str]) -> dict[str, int]:
-    """This run's rows in silver per stream, from the audit the report just wrote (gold)."""
-    dataset = parquet_dataset(s3_filesystem(env), f"{env['S3_BUCKET']}/gold/audit")
-    totals = dict.fromkeys(STREAM_TOPICS, 0)
-    if dataset is None:
-        return totals
-    table = dataset.to_table(columns=["stream", "silver_rows"]).to_pylist()
-    for row in table:
-        if row["stream"] in totals:
-            totals[row["stream"]] += row["silver_rows"] or 0
-    return totals
+def settle(
+    watcher: Watcher,
+    reader: LakeReader,
+    manifest: Manifest,
+    target: Mapping[str, int],
+    stream: pipeline.Component,
+    timeout: float,
+) -> audit.Audit:
+    """Wait until silver holds every message of this run; return the audit that says so.
+
+    Silver's row counts (the Delta log's statistics, cheap to poll) must first reach the
+    rows it held before the run plus what the devices published; the audit then checks
+    this run's every ``(device_id, seq)``, and is repeated while something is still missing
+    (a backlog of an earlier run may have filled the counts first) until ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    watcher.until(
+        "Spark landing the last batches",
+        lambda rows: covers(rows["in silver"], target) or not stream.alive,
+        timeout,
+    )
+    while True:
+        result = audit.run(reader, manifest)
+        if result.missing == 0 or not stream.alive or time.monotonic() > deadline:
+            return result
+        watcher.poll("Spark landing the last batches (audit: rows still missing)")
+        time.sleep(5.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,9 +230,10 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = layout.root / "checkpoints" / "stream"
     child_env = {**env, "PYTHONUNBUFFERED": "1"}
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    reader = LakeReader.from_env(env)
 
     kafka_base = kafka_offsets(bootstrap)
-    lake_base = committed_offsets(checkpoint)
+    silver_base = reader.silver_rows()
     stream = pipeline.stream(
         run_dir, child_env, "--trigger", "5 seconds", "--checkpoint", str(checkpoint)
     )
@@ -250,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     def status() -> str:
-        landed = any(committed_offsets(checkpoint)[n] > lake_base[n] for n in STREAM_TOPICS)
+        landed = any(watcher.rows.get("in silver", {}).get(n, 0) > 0 for n in STREAM_TOPICS)
         spark = "landing" if landed else "starting" if stream.alive else "stopped"
         cars = "running" if devices.alive else "done"
         return f"devices {cars}, bridge {'up' if bridge.alive else 'down'}, Spark {spark}"
@@ -268,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
             {
                 "published (MQTT)": mqtt_seen.snapshot,
                 "in Kafka": lambda: delta(kafka_offsets(bootstrap), kafka_base),
-                "landed by Spark": lambda: delta(committed_offsets(checkpoint), lake_base),
+                "in silver": lambda: delta(reader.silver_rows(), silver_base),
             },
             status,
         )
@@ -283,21 +292,17 @@ def run(args: argparse.Namespace) -> int:
             devices.stop()
         for part in (devices, bridge, stream):
             part.check()
-        expected = manifest_totals(manifest)
-        clock.ended(manifest)
+        published = read_manifest(manifest)
+        expected = published.totals()
+        clock.ended(published)
         console.print(f"==> devices done: {sum(expected.values()):,} messages published")
         relayed = watcher.until(
             "bridge relaying the last messages",
             lambda rows: covers(rows["in Kafka"], expected) or not bridge.alive,
             60,
         )
-        # Absolute offsets, not deltas: a backlog older than this run counts as well.
-        target = kafka_offsets(bootstrap)
-        landed = watcher.until(
-            "Spark landing the last batches",
-            lambda _rows: covers(committed_offsets(checkpoint), target) or not stream.alive,
-            args.settle_timeout,
-        )
+        result = settle(watcher, reader, published, expected, stream, args.settle_timeout)
+        landed = result.missing == 0
         rows = watcher.rows
         console.print("==> stopping the bridge and the streaming job")
     for part in (bridge, stream):
@@ -319,17 +324,16 @@ def run(args: argparse.Namespace) -> int:
     (run_dir / "report.log").write_text(report.stdout + report.stderr)
     if report.returncode != 0:
         raise StackError(f"the reports failed (exit {report.returncode}); see {run_dir}/report.log")
-    verdict = next(
-        (ln for ln in report.stdout.splitlines() if ln.startswith(("audit: OK", "audit: MISSING"))),
-        "",
-    )
+    # The verdict is the audit core's own result, the one the report printed: never parsed
+    # back out of the report's output. Read again after the stream stopped, so it is final.
+    result = audit.run(reader, published)
     stages = {
         "published (devices)": expected,
         **rows,
-        "in silver (this run)": silver_per_stream(env),
+        "in silver (this run)": result.per_stream("received"),
     }
-    summary(stages, verdict, env, run_dir, time.monotonic() - started)
-    return 0 if "OK" in verdict else 1
+    summary(stages, result.verdict(), env, run_dir, time.monotonic() - started)
+    return 0 if result.ok else 1
 
 
 def summary(
@@ -347,7 +351,7 @@ def summary(
     port = env.get("MQTT_PORT", "1883")
     out.print(f"""
 HTML report   {html[-1] if html else "(none)"}
-Parquet lake  s3a://{bucket}/silver/<topic>/  (bronze/, quarantine/, late/, gold/ beside it)
+Delta lake    s3a://{bucket}/silver/<topic>/  (bronze/, quarantine/, late/, dead_letters/, gold/)
 run logs      {run_dir}
 took          {elapsed:.0f} s
 
@@ -355,4 +359,5 @@ Look further (load the credentials first: set -a; . ./.env; set +a):
   mosquitto_sub -h 127.0.0.1 -p {port} -u "$MQTT_USERNAME" -P "$MQTT_PASSWORD" -t 'city/#' -v
   kcat -b "$KAFKA_BOOTSTRAP_SERVERS" -t vehicle_data -C -o -5 -e -f '%k %s\\n'
   .venv/bin/python -m spark.sql "SELECT device_id, count(*) FROM smartcity.vehicle_data GROUP BY 1"
+  .venv/bin/python -m spark.sql "DESCRIBE HISTORY smartcity.vehicle_data"
 """)

@@ -1,8 +1,9 @@
 """What the fault drill stands on: throwaway servers, a lake root it reads back, and the audit.
 
-The audit reads the lake with pyarrow (no Spark session needed): silver must hold every
-``(device_id, stream, seq)`` from 1 to the last published seq exactly once; bronze shows what
-reached Kafka more than once, and each extra copy is charged to the fault injected before it.
+The audit is the one core the report and the demo use (``spark.audit``, delta-rs, no Spark
+session): silver must hold every ``(device_id, stream, seq)`` the devices' manifests list
+exactly once; bronze shows what reached Kafka more than once, and each extra copy is charged
+to the fault injected before it.
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 import bisect
 import contextlib
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import orjson
 import pyarrow.dataset as ds
 
 from contract import DATA_STREAMS
+from contract.manifest import Manifest
+from spark import audit as audit_core
+from spark.reader import LakeReader
 from stack.errors import StackError
 from stack.flow import parquet_dataset, s3_filesystem
 from stack.pipeline import Component
@@ -60,18 +63,17 @@ class Lake:
         self.prefix = prefix.strip("/") + "/"
         self.root_uri = f"s3a://{self.bucket}/{self.prefix}"
         self.s3 = s3_filesystem(env)
+        self.reader = LakeReader.from_env(env, self.root_uri)
         self.missing_total = 0
         self.silver_duplicates = 0
 
     def _dataset(self, layer: str, topic: str) -> ds.Dataset | None:
+        # The Parquet files under a table, for the benchmarks' latency watch (not the audit).
         return parquet_dataset(self.s3, f"{self.bucket}/{self.prefix}{layer}/{topic}")
 
     def silver_total(self) -> int:
-        total = 0
-        for topic in TOPIC_STREAM:
-            dataset = self._dataset("silver", topic)
-            total += dataset.count_rows() if dataset is not None else 0
-        return total
+        """Rows in silver now, from the Delta log's statistics (no data read)."""
+        return sum(self.reader.silver_rows().values())
 
     def wait_for_stream(self, checkpoint: Path, timeout: float, stream: Component) -> None:
         """Wait until every query of the streaming job has fixed its starting offsets.
@@ -115,40 +117,17 @@ def _charge(faults: list[tuple[str, float]], when_s: float) -> str:
     return faults[i][0] if i >= 0 else "before any fault"
 
 
-def audit(
-    lake: Lake, expected: Mapping[tuple[str, str], int], faults: list[tuple[str, float]]
-) -> AuditResult:
-    result = AuditResult()
-    for topic, stream in TOPIC_STREAM.items():
-        silver = lake._dataset("silver", topic)
-        seen: Counter[tuple[str, int]] = Counter()
-        if silver is not None:
-            table = silver.to_table(columns=["device_id", "seq"]).to_pydict()
-            seen.update(zip(table["device_id"], table["seq"], strict=True))
-        result.silver_duplicates += sum(n - 1 for n in seen.values() if n > 1)
-        kafka_time: dict[tuple[str, int], float] = {}
-        copies: defaultdict[tuple[str, int], list[float]] = defaultdict(list)
-        bronze = lake._dataset("bronze", topic)
-        if bronze is not None:
-            rows = bronze.to_table(columns=["value", "timestamp"]).to_pylist()
-            for row in rows:
-                try:
-                    msg = orjson.loads(row["value"])
-                    key = (msg["device_id"], msg["seq"])
-                except (orjson.JSONDecodeError, KeyError, TypeError):
-                    continue
-                copies[key].append(row["timestamp"].timestamp())
-        for key, times in copies.items():
-            times.sort()
-            kafka_time[key] = times[0]
-            for extra in times[1:]:
-                result.duplicates_by_fault[_charge(faults, extra)] += 1
-        for (device, name), last in expected.items():
-            if name != stream:
-                continue
-            for seq in range(1, last + 1):
-                if (device, seq) not in seen:
-                    result.missing += 1
-                    before = kafka_time.get((device, seq - 1), 0.0)
-                    result.lost_by_fault[_charge(faults, before)] += 1
+def audit(reader: LakeReader, manifest: Manifest, faults: list[tuple[str, float]]) -> AuditResult:
+    """The audit core's verdict, each loss and extra copy charged to the fault before it."""
+    core = audit_core.run(reader, manifest, kafka_times=True)
+    result = AuditResult(missing=core.missing, silver_duplicates=core.silver_duplicates)
+    for (_stream, _device, _seq), times in core.kafka_times.items():
+        for extra in times[1:]:
+            result.duplicates_by_fault[_charge(faults, extra)] += 1
+    for row in core.rows:
+        for first, last in row.missing_seqs:
+            for seq in range(first, last + 1):
+                # Lost after the previous seq reached Kafka: charge the fault before that.
+                before = core.kafka_times.get((row.stream, row.device_id, seq - 1), (0.0,))[0]
+                result.lost_by_fault[_charge(faults, before)] += 1
     return result

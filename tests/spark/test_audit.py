@@ -100,3 +100,20 @@ def test_a_bad_manifest_is_one_line_naming_file_and_field(
         Manifest.read(path)
     assert str(path) in str(err.value) and names in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_the_drill_charges_each_loss_and_copy_to_the_fault_before_it(tmp_path: Path) -> None:
+    from stack.drill import audit as drill_audit
+
+    t0 = lake_helpers.KAFKA_T0.timestamp()
+    lake_helpers.silver(tmp_path, "vehicle", [("v1", s) for s in (1, 2, 4)])
+    lake_helpers.bronze(
+        tmp_path, "vehicle", [("v1", 1), ("v1", 2), ("v1", 2), ("v1", 4)], at=[1.0, 2.0, 12.0, 4.0]
+    )
+    manifest = Manifest.from_counters({"v1": {"vehicle": {"published": 4, "last_seq": 4}}}, {})
+    faults = [("bridge kill -9", t0 + 1.5), ("Kafka restart", t0 + 10.0)]
+    result = drill_audit(reader(tmp_path), manifest, faults)
+    assert (result.missing, result.silver_duplicates) == (1, 0)
+    # seq 3 lost after seq 2 reached Kafka (t0+2, after the bridge kill); the copy came at t0+12
+    assert result.lost_by_fault == {"bridge kill -9": 1}
+    assert result.duplicates_by_fault == {"Kafka restart": 1}

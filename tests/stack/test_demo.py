@@ -6,7 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stack.demo import SimulatedClock, covers, manifest_totals
+import pytest
+
+from contract.manifest import Manifest
+from stack.demo import SimulatedClock, covers, read_manifest
+from stack.errors import StackError
 from stack.flow import committed_offsets
 
 
@@ -29,7 +33,7 @@ def test_first_run_starts_now_and_the_next_after_it_ended(tmp_path: Path) -> Non
     clock = SimulatedClock(tmp_path / "clock.json", "demo")
     first = datetime.fromisoformat(clock.next_start())
     assert abs(first - datetime.now(UTC)) < timedelta(seconds=5)
-    clock.ended(write_manifest(tmp_path / "m.json", sim_seconds=7200))
+    clock.ended(Manifest.read(write_manifest(tmp_path / "m.json", sim_seconds=7200)))
 
     again = SimulatedClock(tmp_path / "clock.json", "demo")
     second = datetime.fromisoformat(again.next_start())
@@ -40,10 +44,18 @@ def test_first_run_starts_now_and_the_next_after_it_ended(tmp_path: Path) -> Non
 
 
 def test_manifest_totals_count_data_streams_only(tmp_path: Path) -> None:
-    totals = manifest_totals(write_manifest(tmp_path / "m.json", 1.0))
+    totals = read_manifest(write_manifest(tmp_path / "m.json", 1.0)).totals()
     assert totals["vehicle"] == 3 and totals["gps"] == 2 and "status" not in totals
     assert covers({"vehicle": 3, "gps": 5}, totals)
     assert not covers({"vehicle": 2, "gps": 5}, totals)
+
+
+def test_a_broken_manifest_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text('{"devices": {"d": {"gps": {"published": "many"}}}}')
+    with pytest.raises(StackError) as err:
+        read_manifest(path)
+    assert str(path) in str(err.value) and "devices.d.gps" in str(err.value)
 
 
 def write_batch(folder: Path, batch: int, offsets: dict[str, int], commit: bool) -> None:
