@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 SCENARIO ?= london-birmingham
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo test test-unit test-integration lint fmt bench bench-quick chaos clean
+.PHONY: help install up down status demo live test test-unit test-integration lint fmt bench bench-quick chaos clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ status: $(STAMP) ## Health of each local server, by a real protocol call
 
 demo: $(STAMP) ## The whole pipeline on London to Birmingham, ending in a report
 	@$(PY) -m stack demo --scenario $(SCENARIO)
+
+live: $(STAMP) ## The live map in a browser while the scenario's devices run (Ctrl-C stops)
+	@$(PY) -m stack up
+	@$(PY) -m live --scenario $(SCENARIO) --run-devices
 
 test: $(STAMP) ## Every test: unit, then integration against the real local stack
 	@$(PY) -m stack up

@@ -353,7 +353,7 @@ class Bridge:
 
     def run(self) -> None:
         if self.s.metrics_port:
-            serve(self.stats, self.s.bridge_id, self.s.metrics_port)
+            serve(self.stats, self.s.bridge_id, self.s.metrics_port, self.s.metrics_host)
         self._connect()
         rates = RateLog(self.stats, self.s.log_interval_s, time.monotonic())
         delay = self.s.mqtt.reconnect_min_s

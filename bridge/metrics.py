@@ -107,14 +107,14 @@ class StatsCollector(Collector):
         yield h
 
 
-def serve(stats: Stats, bridge_id: str, port: int) -> None:
+def serve(stats: Stats, bridge_id: str, port: int, host: str = "127.0.0.1") -> None:
     from prometheus_client import start_http_server
     from prometheus_client.registry import CollectorRegistry
 
     registry = CollectorRegistry()
     registry.register(StatsCollector(stats, bridge_id))
-    start_http_server(port, addr="127.0.0.1", registry=registry)
-    log.info("metrics on http://127.0.0.1:%d/metrics", port)
+    start_http_server(port, addr=host, registry=registry)
+    log.info("metrics on http://%s:%d/metrics", host, port)
 
 
 class RateLog:

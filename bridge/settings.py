@@ -71,6 +71,7 @@ class Settings:
     drain_timeout_s: float
     log_interval_s: float
     metrics_port: int
+    metrics_host: str
     seq_tracker_max_keys: int
     bridge_id: str
     source: str = field(default=str(DEFAULT_CONFIG))
@@ -238,6 +239,7 @@ def load_settings(
         drain_timeout_s=r.number("drain_timeout_s", float, 0),
         log_interval_s=r.number("log_interval_s", float, 0),
         metrics_port=int(metrics_port),
+        metrics_host=overrides.get("metrics_host") or str(r.text("metrics_host")),
         seq_tracker_max_keys=r.number("seq_tracker_max_keys", int, 1),
         bridge_id=str(overrides.get("bridge_id") or mqtt.client_id),
         source=source,

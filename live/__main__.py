@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from devices.loader import ScenarioError
-from live.scenario import scenario_view
-from live.server import LiveServer
-from live.settings import LiveSettings
+from live.server import serve
 from stack import pipeline
 from stack.env import load_env
 from stack.errors import StackError
-from stack.install import install_web_assets
-from stack.process import port_owner
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,31 +49,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def require_broker(ws_url: str) -> None:
-    """Fail with what to start when nothing listens at the WebSockets URL."""
-    parts = urlsplit(ws_url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 80), timeout=2.0):
-            return
-    except OSError:
-        raise StackError(
-            f"Mosquitto's WebSockets listener at {ws_url} is not reachable; start the stack "
-            "with `make up` (then `make status`)"
-        ) from None
-
-
-def start_server(settings: LiveSettings, view: dict[str, object]) -> LiveServer:
-    server = LiveServer(settings, view, install_web_assets(settings.layout))
-    try:
-        return server.start()
-    except OSError:
-        owner = port_owner(settings.port) or "another process"
-        raise StackError(
-            f"port {settings.port} is in use by {owner}; set LIVE_PORT or pass --port "
-            "(0 picks a free one)"
-        ) from None
-
-
 def devices_child(
     args: argparse.Namespace, env: dict[str, str], log_dir: Path
 ) -> pipeline.Component:
@@ -108,13 +77,10 @@ def shoot(url: str, path: Path, after: float) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    view = scenario_view(args.scenario, args.id_prefix)
     env = load_env()
-    settings = LiveSettings.from_env(env, args.port)
-    require_broker(settings.ws_url)
-    log_dir = settings.layout.root / "live" / time.strftime("%Y%m%d-%H%M%S")
-    with start_server(settings, view) as server:
-        print(f"live map of {view['name']}: {server.url}", flush=True)
+    with serve(args.scenario, env, args.id_prefix, args.port) as server:
+        print(f"live map of {args.scenario}: {server.url}", flush=True)
+        log_dir = server.settings.layout.root / "live" / time.strftime("%Y%m%d-%H%M%S")
         child = devices_child(args, env, log_dir) if args.run_devices else None
         with pipeline.running(*([child] if child else [])):
             if child:

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
+from live.scenario import scenario_view
 from live.settings import HOST, LiveSettings
+from stack.errors import StackError
+from stack.install import install_web_assets
+from stack.process import port_owner
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # URL path -> file under node_modules: only what the page loads.
@@ -174,3 +181,38 @@ class LiveServer:
         _tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def require_broker(ws_url: str) -> None:
+    """Fail with what to start when nothing listens at the broker's WebSockets URL."""
+    parts = urlsplit(ws_url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=2.0):
+            return
+    except OSError:
+        raise StackError(
+            f"Mosquitto's WebSockets listener at {ws_url} is not reachable; start the stack "
+            "with `make up` (then `make status`)"
+        ) from None
+
+
+def serve(
+    scenario: str, env: Mapping[str, str], id_prefix: str | None = None, port: int | None = None
+) -> LiveServer:
+    """The live map of ``scenario``, serving: settings, broker check, npm packages, bind.
+
+    Raises ScenarioError for a bad scenario and StackError for a bad setting, a broker that is
+    down or a port that is taken, each saying what to do.
+    """
+    view = scenario_view(scenario, id_prefix)
+    settings = LiveSettings.from_env(env, port)
+    require_broker(settings.ws_url)
+    server = LiveServer(settings, view, install_web_assets(settings.layout))
+    try:
+        return server.start()
+    except OSError:
+        owner = port_owner(settings.port) or "another process"
+        raise StackError(
+            f"port {settings.port} is in use by {owner}; set LIVE_PORT or pass --port "
+            "(0 picks a free one)"
+        ) from None

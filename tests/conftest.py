@@ -7,7 +7,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-INTEGRATION_FIXTURES = frozenset({"stack_env", "private_kafka", "private_mosquitto", "spark"})
+pytest_plugins = ["tests.browser"]  # headless Chromium pages: chromium_context, browser_page
+
+INTEGRATION_FIXTURES = frozenset(
+    {"stack_env", "private_kafka", "private_mosquitto", "spark", "chromium_context"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -128,7 +128,7 @@
 
   function vehicleLayer(d, position) {
     const arrow = node("div", "arrow");
-    const icon = L.divIcon({ className: "vehicle-icon", html: arrow, iconSize: [16, 16] });
+    const icon = L.divIcon({ className: "vehicle-icon", html: arrow, iconSize: [18, 18] });
     const marker = L.marker(position, { icon, keyboard: false, title: d.id }).addTo(map);
     marker.bindPopup(() => details(d), { maxWidth: 360 });
     d.extra = arrow;

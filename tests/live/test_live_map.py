@@ -1,0 +1,149 @@
+"""The live map in a real browser while a small scenario runs against the real broker.
+
+Headless Chromium loads the page, the smoke scenario's devices publish through Mosquitto, and
+the test reads from the DOM what a person would see: devices appearing, their count and the
+message counter growing, vehicles greyed when they go offline, no JavaScript error; a hostile
+payload stays text. Screenshots are kept under the state folder's artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from live.browser import WatchedPage
+from live.server import LiveServer, serve
+from stack import pipeline
+from stack.env import load_env
+from tests.browser import artifacts_dir
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def live_env(stack_env: dict[str, str]) -> dict[str, str]:
+    """The stack's values, then `.env` and the environment on top (the environment wins)."""
+    env = {**stack_env, **load_env()}
+    if not env.get("MQTT_WS_URL"):
+        pytest.fail("the stack wrote no MQTT_WS_URL: Mosquitto has no WebSockets listener")
+    return env
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A device-id prefix of this test alone: retained statuses of other runs stay out."""
+    return f"livetest{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def live_server(live_env: dict[str, str], prefix: str) -> Iterator[LiveServer]:
+    with serve("smoke", live_env, id_prefix=prefix, port=0) as server:
+        yield server
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def open_page(page: WatchedPage, server: LiveServer) -> None:
+    page.page.goto(server.url)
+    wait_for(
+        "the page to connect to the broker", lambda: page.attribute("data-connected") == "true"
+    )
+
+
+def test_devices_appear_move_and_go_offline(
+    browser_page: WatchedPage,
+    live_server: LiveServer,
+    live_env: dict[str, str],
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    open_page(browser_page, live_server)
+    assert browser_page.number("data-messages") == 0
+    assert browser_page.page.locator("path.leaflet-interactive").count() >= 1  # the route
+    devices = pipeline.devices(
+        "smoke",
+        tmp_path,
+        {**live_env, "PYTHONUNBUFFERED": "1"},
+        "--speed", "8", "--start", "now", "--no-state", "--id-prefix", prefix,
+    )  # fmt: skip
+    with pipeline.running(devices):
+        wait_for("two vehicles online", lambda: browser_page.number("data-devices-online") >= 2)
+        first = browser_page.number("data-messages")
+        wait_for(
+            "the message counter to grow",
+            lambda: browser_page.number("data-messages") > first,
+        )
+        wait_for(
+            "vehicle markers",
+            lambda: browser_page.page.locator(".vehicle-icon").count() == 2,
+        )
+        browser_page.screenshot(artifacts_dir() / "live-map-running.png")
+        online = browser_page.number("data-devices-online")
+        assert 2 <= online <= 5  # 2 vehicles, a camera, a weather station, incidents
+        assert browser_page.attribute("data-sim-time").endswith("Z")
+
+        browser_page.page.locator(".vehicle-icon").first.click()
+        popup = browser_page.page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        text = popup.inner_text()
+        assert f"{prefix}-veh-" in text
+        assert "speed_kmh" in text and "heading_deg" in text
+
+        devices.wait(timeout=60)
+    devices.check()
+    # At exit every device publishes `offline`: the page greys them out and counts none.
+    wait_for("every device offline", lambda: browser_page.number("data-devices-online") == 0)
+    wait_for(
+        "vehicles greyed out",
+        lambda: browser_page.page.locator(".vehicle-icon.offline").count() == 2,
+    )
+    assert browser_page.number("data-devices-seen") >= 4
+    assert browser_page.errors == []
+
+
+def test_a_hostile_payload_is_shown_as_text(
+    browser_page: WatchedPage, live_server: LiveServer, live_env: dict[str, str], prefix: str
+) -> None:
+    open_page(browser_page, live_server)
+    device_id = f"{prefix}-<img src=x onerror=window.pwned=1>"
+    payload = {
+        "device_id": device_id,
+        "seq": 1,
+        "timestamp": "2026-11-23T08:00:00.000Z",
+        "latitude": 52.45,
+        "longitude": -1.6,
+        "speed_kmh": 80.0,
+        "heading_deg": 270.0,
+        "make": "<script>window.pwned=2</script><b>bold</b>",
+    }
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-gw")
+    client.username_pw_set(live_env["MQTT_GATEWAY_USERNAME"], live_env["MQTT_GATEWAY_PASSWORD"])
+    client.connect(live_env.get("MQTT_HOST", "127.0.0.1"), int(live_env["MQTT_PORT"]))
+    client.loop_start()
+    try:
+        client.publish(f"city/vehicle/{device_id}", json.dumps(payload), qos=1).wait_for_publish(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    marker = browser_page.page.locator(".vehicle-icon")
+    wait_for("the hostile vehicle's marker", lambda: marker.count() == 1)
+    assert marker.first.get_attribute("title") == device_id
+    marker.first.click()
+    popup = browser_page.page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    assert payload["make"] in popup.inner_text()
+    assert popup.locator("script, img, b").count() == 0
+    assert browser_page.page.evaluate("() => window.pwned") is None
+    assert browser_page.errors == []
