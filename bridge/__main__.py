@@ -32,6 +32,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="MQTT topic filter (repeatable); replaces mqtt.subscribe",
     )
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here (0 = off)")
+    p.add_argument(
+        "--metrics-host",
+        help="address the metrics bind (default 127.0.0.1; 0.0.0.0 in a container)",
+    )
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit after this long idle")
     p.add_argument("--max-messages", type=int, metavar="N", help="exit after N messages")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 "share_group": args.share_group,
                 "subscribe": args.subscribe,
                 "metrics_port": args.metrics_port,
+                "metrics_host": args.metrics_host,
             },
         )
     except ConfigError as exc:

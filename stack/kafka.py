@@ -53,13 +53,35 @@ def admin(bootstrap: str) -> AdminClient:
     )
 
 
+def topic_replication(env: Mapping[str, str]) -> int:
+    """``KAFKA_TOPIC_REPLICATION``: copies of each topic (1 on one broker, 3 on a cluster)."""
+    raw = env.get("KAFKA_TOPIC_REPLICATION") or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise StackError(
+            f"KAFKA_TOPIC_REPLICATION={raw!r} is not a replica count; set it to 1 for one broker "
+            "or 3 for a three-broker cluster",
+            exit_code=2,
+        )
+    return int(raw)
+
+
+def min_insync_replicas(replication: int) -> int:
+    """One replica may be down and ``acks=all`` still means two copies (1 on a single broker)."""
+    return max(1, replication - 1)
+
+
 def create_topics(
-    bootstrap: str, partitions: Mapping[str, int], timeout: float = 30.0
+    bootstrap: str, partitions: Mapping[str, int], timeout: float = 30.0, replication: int = 1
 ) -> list[str]:
     """Create the missing topics; returns the ones created (idempotent)."""
     client = admin(bootstrap)
     existing = set(client.list_topics(timeout=timeout).topics)
-    wanted = [NewTopic(t, n, 1) for t, n in partitions.items() if t not in existing]
+    config = {"min.insync.replicas": str(min_insync_replicas(replication))}
+    wanted = [
+        NewTopic(t, n, replication, config=config)
+        for t, n in partitions.items()
+        if t not in existing
+    ]
     if not wanted:
         return []
     created = []

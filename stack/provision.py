@@ -32,13 +32,14 @@ def provision(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     env = load_env()
 
-    from stack.kafka import create_topics, topic_partitions
+    from stack.kafka import create_topics, topic_partitions, topic_replication
     from stack.s3 import s3_client
 
     bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    replication = topic_replication(env)
     _retry(
         f"creating Kafka topics at {bootstrap}",
-        lambda: create_topics(bootstrap, topic_partitions()),
+        lambda: create_topics(bootstrap, topic_partitions(), replication=replication),
         args.timeout,
     )
     bucket = env.get("S3_BUCKET", "cityfleet")
