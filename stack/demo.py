@@ -9,6 +9,7 @@ prints the audit's verdict and where to look further. Ctrl-C stops everything it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import subprocess
@@ -26,7 +27,7 @@ from contract.manifest import Manifest, ManifestError
 from spark import audit
 from spark.reader import LakeReader
 from stack import pipeline
-from stack.env import REPO_ROOT
+from stack.env import REPO_ROOT, load_env
 from stack.errors import StackError
 from stack.flow import STREAM_TOPICS, MqttCounter, delta, kafka_offsets
 from stack.layout import Layout
@@ -212,6 +213,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def live_page(scenario: str, env: Mapping[str, str]) -> contextlib.AbstractContextManager[object]:
+    """The live map, served while the devices run; without it (say, the port is taken) a note."""
+    from live.server import serve
+
+    try:  # LIVE_PORT and LIVE_TILE_URL come from .env or the environment
+        page = serve(scenario, {**load_env(), **env})
+    except StackError as exc:
+        console.print(f"[yellow]no live map: {exc}")
+        return contextlib.nullcontext()
+    console.print(f"==> live map: {page.url} (open it in a browser while the devices run)")
+    return page
+
+
 def run(args: argparse.Namespace) -> int:
     import stack
 
@@ -253,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
         str(layout.root / "devices"),
     )
     console.print(f"==> logs of this run in {run_dir}")
+    page = live_page(args.scenario, env)
     console.print(
         "==> starting the streaming job (a Spark JVM: its first batch takes a while), "
         "the bridge and the devices"
@@ -268,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
         env, client_id=f"cityfleet-demo-{int(time.time())}", device_prefix=f"{args.scenario}-"
     )
     with (
+        page,
         counter as mqtt_seen,
         pipeline.running(stream, bridge),
         Live(console=console, refresh_per_second=2) as live,
