@@ -141,6 +141,12 @@ TRAFFIC = Stream(
     + (
         _f("camera_id", S, "Camera name (same as device_id for a camera)."),
         _f("route_id", S, "Route the camera watches."),
+        _f(
+            "distance_km",
+            F,
+            "Where the camera stands along its route (chainage), for time-by-distance views.",
+            minimum=0,
+        ),
         _f("interval_s", F, "Length of the counting interval.", minimum=0),
         _f("vehicle_count", INT, "Vehicles that passed in the interval.", minimum=0),
         _f(

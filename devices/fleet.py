@@ -14,6 +14,7 @@ from devices.emit import Device, Hub, Sink, Timestamps, rebooter
 from devices.loader import Loaded
 from devices.snapshots import Uploader
 from devices.state import SeqState
+from devices.traffic import Traffic
 from devices.world import WeatherField, World
 
 
@@ -67,15 +68,17 @@ def build(
         year=start.year,
     )
     first = next(iter(routes.values()))
-    world = World(
-        WeatherField(sc.weather, (first.lats[0], first.lons[0]), start), sc.jam_vehicles_per_km
-    )
+    route_specs = {r.id: r for r in sc.routes}
+    profiles = {rid: vehicle.RoadProfile(route, route_specs[rid]) for rid, route in routes.items()}
+    weather = WeatherField(sc.weather, (first.lats[0], first.lons[0]), start)
+    traffic = Traffic(sc.traffic, routes, route_specs, profiles, weather, start)
+    world = World(weather, traffic)
+    # Started first, so at any instant the model has stepped before devices read it.
+    env.process(traffic.run(env))
     prefix = sc.prefix
     devices: list[Device] = []
     streams: dict[str, tuple[str, ...]] = {}
     rebootable: list[tuple[Device, simpy.Process]] = []
-    route_specs = {r.id: r for r in sc.routes}
-    profiles = {rid: vehicle.RoadProfile(route, route_specs[rid]) for rid, route in routes.items()}
 
     def add(device_id: str, kinds: tuple[str, ...]) -> Device:
         dev = hub.device(device_id)
@@ -93,8 +96,7 @@ def build(
             spots += roadside.placements(route, cset.every_km)
         for d in sorted(spots):
             dev = add(f"{prefix}-cam-{len(all_cams) + 1:03d}", (TRAFFIC.name,))
-            limit = profiles[cset.route].cap(d, 1.0) * 3.6
-            cam = roadside.Camera(dev, route, d, limit, cset.interval_s, cset.snapshots, uploader)
+            cam = roadside.Camera(dev, route, d, traffic, cset.interval_s, cset.snapshots, uploader)
             all_cams.append(cam)
             cams_by_route[cset.route].append(cam)
             rebootable.append((dev, env.process(cam.run())))
@@ -146,9 +148,12 @@ def build(
             trips.append(proc)
             rebootable.append((dev, proc))
 
-    if sc.incidents.enabled and sc.incidents.rate_per_hour > 0:
+    if sc.incidents.enabled and (sc.incidents.rate_per_hour > 0 or sc.incidents.planned):
         dev = add(f"{prefix}-incidents", (EMERGENCY.name,))
-        env.process(incidents.generator(dev, sc.incidents, list(routes.values()), world))
+        if sc.incidents.rate_per_hour > 0:
+            env.process(incidents.generator(dev, sc.incidents, list(routes.values()), world))
+        if sc.incidents.planned:
+            env.process(incidents.planned(dev, sc.incidents, routes, world))
 
     if sc.faults.reboot_per_hour > 0:
         for dev, proc in rebootable:

@@ -231,6 +231,19 @@ def load(name: str | Path, overrides: dict[str, Any] | None = None) -> Loaded:
         spec.id: load_route(path, i, spec, scenario.bounds)
         for i, spec in enumerate(scenario.routes)
     }
+    for i, planned in enumerate(scenario.incidents.planned):
+        where = f"incidents.planned[{i}]"
+        if planned.route not in routes:
+            raise ScenarioError(
+                path, f"{where}.route", f"route {planned.route!r} is not defined",
+                f"use one of: {', '.join(ids)}",
+            )  # fmt: skip
+        length_km = routes[planned.route].length_m / 1000
+        if planned.at_km > length_km:
+            raise ScenarioError(
+                path, f"{where}.at_km", f"beyond the end of route {planned.route}",
+                f"use a distance up to {length_km:.1f}",
+            )  # fmt: skip
     for i, fleet in enumerate(scenario.cameras):
         for j, point in enumerate(fleet.at):
             _, off = routes[fleet.route].project(point.lat, point.lon)

@@ -1,5 +1,6 @@
-"""Roadside devices: traffic cameras that count the simulated vehicles passing them, and weather
-stations that sample the shared weather field."""
+"""Roadside devices: traffic cameras that count the vehicles passing them (the traffic model's
+background flow plus the fleet's own vehicles), and weather stations that sample the shared
+weather field."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contract.streams import TRAFFIC, WEATHER
 from devices import snapshots
 from devices.emit import Device
 from devices.geo import Route
+from devices.traffic import Traffic
 from devices.world import World, condition
 
 
@@ -21,18 +23,23 @@ def placements(route: Route, every_km: float) -> list[float]:
     return spots or [route.length_m / 2]
 
 
-def congestion(count: int, avg_kmh: float | None, limit_kmh: float, interval_s: float) -> str:
+def congestion(
+    count: int, avg_kmh: float | None, free_kmh: float, capacity_h: float, interval_s: float
+) -> str:
+    """From speed (against the free-flow speed) and flow (against the capacity): below 20 % of
+    free flow standstill, 50 % heavy, 80 % moderate; flowing freely but at half the capacity or
+    more, light; else free."""
     if not count or avg_kmh is None:
         return "free"
-    ratio = avg_kmh / limit_kmh
+    ratio = avg_kmh / free_kmh
     if ratio < 0.2:
         return "standstill"
     if ratio < 0.5:
         return "heavy"
     if ratio < 0.8:
         return "moderate"
-    per_min = count * 60 / interval_s
-    return "light" if per_min >= 15 else "free"
+    flow_h = count * 3600 / interval_s
+    return "light" if flow_h >= 0.5 * capacity_h else "free"
 
 
 @dataclass(eq=False)
@@ -40,28 +47,46 @@ class Camera:
     dev: Device
     route: Route
     distance_m: float
-    limit_kmh: float
+    traffic: Traffic
     interval_s: float
     snapshot_mode: str
     uploader: snapshots.Uploader | None
     count: int = 0
+    """Fleet vehicles seen this interval (the background comes from the traffic model)."""
     speed_sum: float = field(default=0.0)
 
     def observe(self, speed_kmh: float) -> None:
         self.count += 1
         self.speed_sum += speed_kmh
 
+    def _background(
+        self, cell: int, seen: tuple[float, float]
+    ) -> tuple[int, float, tuple[float, float]]:
+        """(whole background vehicles out of the camera's cell since ``seen``, their summed
+        speed in km/h, the new mark): counts are whole crossings of the cumulative flow."""
+        traffic = self.traffic
+        out, weighted = float(traffic.cum_out[cell]), float(traffic.cum_speed[cell])
+        vehicles = int(out) - int(seen[0])
+        flowed = out - seen[0]
+        mean_ms = (weighted - seen[1]) / flowed if flowed > 1e-9 else traffic.speeds[cell]
+        return vehicles, vehicles * mean_ms * 3.6, (out, weighted)
+
     def run(self):
-        dev, hub = self.dev, self.dev.hub
+        dev, hub, traffic = self.dev, self.dev.hub, self.traffic
         lat, lon, _ = self.route.locate(self.distance_m)
+        cell = traffic.routes[self.route.route_id].index(self.distance_m)
+        free_kmh = float(traffic.vf0[cell]) * 3.6
+        capacity_h = float(traffic.cap0[cell]) * 3600
+        seen = (float(traffic.cum_out[cell]), float(traffic.cum_speed[cell]))
         while True:
             yield from dev.sleep(self.interval_s)
-            count, total = self.count, self.speed_sum
+            background, bg_speed, seen = self._background(cell, seen)
+            count, total = self.count + background, self.speed_sum + bg_speed
             self.count, self.speed_sum = 0, 0.0
             if not dev.up:
                 continue
             avg = round(total / count, 1) if count else None
-            level = congestion(count, avg, self.limit_kmh, self.interval_s)
+            level = congestion(count, avg, free_kmh, capacity_h, self.interval_s)
             url = None
             if self.snapshot_mode != "none":
                 image = snapshots.png(count, level, dev.rng)
@@ -78,6 +103,7 @@ class Camera:
                     "longitude": round(lon, 6),
                     "camera_id": dev.id,
                     "route_id": self.route.route_id,
+                    "distance_km": round(self.distance_m / 1000, 3),
                     "interval_s": float(self.interval_s),
                     "vehicle_count": count,
                     "avg_speed_kmh": avg,

@@ -14,6 +14,7 @@ NonNegative = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 Qos = Literal[0, 1, 2]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+Lanes = Annotated[int, Field(ge=1, le=8)]
 
 
 class Model(BaseModel):
@@ -38,9 +39,18 @@ class Mqtt(Model):
 
 
 class SpeedZone(Model):
+    """A stretch with its own limit and/or number of lanes (roadworks, junctions, lane drops)."""
+
     from_km: NonNegative
     to_km: NonNegative
-    limit_kmh: Positive
+    limit_kmh: Positive | None = None
+    lanes: Lanes | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> SpeedZone:
+        if self.limit_kmh is None and self.lanes is None:
+            raise ValueError("give limit_kmh or lanes (or both) for the stretch")
+        return self
 
 
 class RouteSpec(Model):
@@ -54,7 +64,13 @@ class RouteSpec(Model):
     """Urban stretch at the start of the route (junctions, slip roads, city streets)."""
     urban_end_km: NonNegative = 3.0
     zones: list[SpeedZone] = []
-    """Extra limits (roadworks, junction areas); the lowest applicable limit wins."""
+    """Extra limits (roadworks, junction areas; the lowest applicable limit wins) and stretches
+    with another number of lanes (the last zone naming lanes wins)."""
+    lanes: Lanes = 3
+    """Lanes in the direction of travel (a three-lane motorway carriageway by default)."""
+    aadf: NonNegative = 60_000.0
+    """Background demand: vehicles a day entering at the route's start, this direction only
+    (like the DfT's annual average daily flow, which counts both directions: halve it)."""
 
 
 class VehicleModel(Model):
@@ -142,11 +158,59 @@ class Weather(Model):
     front: Front | None = Front()
 
 
+class PlannedIncident(Model):
+    """An incident at a chosen place and time (tests, demos), besides the random ones."""
+
+    route: Slug
+    at_km: NonNegative
+    type: Literal[INCIDENT_TYPES] = "accident"  # type: ignore[valid-type]
+    start_s: NonNegative
+    """Simulated seconds after the start when it happens (and is reported)."""
+    duration_s: Positive = 2700.0
+    """Until it is resolved and the lanes reopen."""
+    responders_after_s: NonNegative = 600.0
+    severity: Annotated[int, Field(ge=1, le=5)] = 4
+    lanes_closed: Annotated[int, Field(ge=0, le=8)] | None = None
+    """Lanes it blocks (0: the hard shoulder only); default from the type and severity."""
+
+
 class Incidents(Model):
     enabled: bool = True
     rate_per_hour: NonNegative = 2.0
     types: list[Literal[INCIDENT_TYPES]] = list(INCIDENT_TYPES)  # type: ignore[valid-type]
     radius_km: Positive = 2.0
+    planned: list[PlannedIncident] = []
+
+
+DFT_WEEKDAY = (
+    0.9, 0.6, 0.5, 0.5, 0.8, 1.8, 4.2, 7.0, 7.4, 6.0, 5.4, 5.4,
+    5.5, 5.6, 5.9, 6.6, 7.3, 7.6, 6.0, 4.2, 3.1, 2.5, 2.0, 1.3,
+)  # fmt: skip
+"""Per cent of a weekday's traffic in each hour from 00:00: two peaks (07-09, 16-18) of about
+7.5 % of the day, under 1 % an hour at night. The shape of the DfT's weekday distribution of
+motor traffic by hour (table TRA0307, Great Britain), rounded; see devices/README.md."""
+
+
+class Traffic(Model):
+    """Background traffic: Daganzo's cell transmission model on every route."""
+
+    background: bool = True
+    """false: no background demand; the model still carries the fleet's own vehicles."""
+    step_s: Annotated[float, Field(ge=1, le=30)] = 10.0
+    """The model's fixed time step, inside the SimPy clock."""
+    cell_m: Annotated[float, Field(ge=100, le=2000)] = 400.0
+    """Target cell length; raised where needed so no car crosses a cell in one step."""
+    capacity_per_lane_h: Positive = 2_000.0
+    jam_density_per_lane_km: Positive = 140.0
+    profile: Annotated[list[NonNegative], Field(min_length=24, max_length=24)] = list(DFT_WEEKDAY)
+    """Share of the day's demand in each hour from 00:00 (any scale: normalised)."""
+    weather_every_s: Positive = 60.0
+
+    @model_validator(mode="after")
+    def _some_traffic(self) -> Traffic:
+        if sum(self.profile) <= 0:
+            raise ValueError("profile needs at least one hour with traffic")
+        return self
 
 
 class Faults(Model):
@@ -188,8 +252,7 @@ class Scenario(Model):
     weather: Weather | None = Weather()
     incidents: Incidents = Incidents()
     faults: Faults = Faults()
-    jam_vehicles_per_km: Positive = 110.0
-    """Density at which traffic stands still (all lanes); speeds fall linearly towards it."""
+    traffic: Traffic = Traffic()
 
     @field_validator("start")
     @classmethod

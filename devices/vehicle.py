@@ -1,8 +1,9 @@
 """Vehicles: drive a real route by distance and report on the ``vehicle`` and ``gps`` streams.
 
-Speed follows the road (motorway limit between towns, lower in the urban stretches at either
-end), each driver's own habit, rain, incidents ahead and traffic density; it changes within
-acceleration and braking limits, and the car brakes in time for lower limits and the end.
+Speed follows the traffic model's cell the car is in (``devices.traffic``: the limit in free
+flow, lowered by rain, snow and queues), times each driver's own habit; it changes within
+acceleration and braking limits, and the car brakes in time for lower limits, for a slower
+cell ahead and for the end. The car counts toward its cell's density.
 """
 
 from __future__ import annotations
@@ -40,21 +41,29 @@ class RoadProfile:
         zones = [
             (0.0, spec.urban_start_km * 1000, spec.urban_limit_kmh * KMH),
             (length - spec.urban_end_km * 1000, length, spec.urban_limit_kmh * KMH),
-            *((z.from_km * 1000, z.to_km * 1000, z.limit_kmh * KMH) for z in spec.zones),
+            *(
+                (z.from_km * 1000, z.to_km * 1000, z.limit_kmh * KMH)
+                for z in spec.zones
+                if z.limit_kmh is not None
+            ),
         ]
         self.zones = sorted(z for z in zones if z[1] > z[0])
         self.starts = [z[0] for z in self.zones]
         self.base = spec.limit_kmh * KMH
         self.length = length
 
-    def cap(self, d: float, scale: float) -> float:
-        """Highest speed (m/s) allowed at ``d`` for a driver whose limits are scaled by ``scale``,
-        braking in time for lower limits within the next 1.5 km and for the end of the route."""
+    def limit(self, d: float) -> float:
+        """The speed limit (m/s) at ``d``."""
         limit = self.base
         for z0, z1, lim in self.zones:
             if z0 <= d < z1 and lim < limit:
                 limit = lim
-        cap = limit * scale
+        return limit
+
+    def cap(self, d: float, scale: float) -> float:
+        """Highest speed (m/s) allowed at ``d`` for a driver whose limits are scaled by ``scale``,
+        braking in time for lower limits within the next 1.5 km and for the end of the route."""
+        cap = self.limit(d) * scale
         i = bisect_right(self.starts, d)
         for z0, _z1, lim in self.zones[i:]:
             if z0 - d > 1500:
@@ -73,15 +82,6 @@ class Trip:
     depart_s: float
     intervals: StreamIntervals
     gps_dropout_prob: float
-
-
-def _weather_factor(world: World, lat: float, lon: float, t: float) -> float:
-    rain = world.weather.rain(lat, lon, t)
-    if rain <= 0:
-        return 1.0
-    if world.weather.sky(lat, lon, t).temperature_c <= 0.5:
-        return 0.6
-    return 0.95 if rain < 0.5 else 0.88 if rain < 4 else 0.78
 
 
 def vehicle(dev: Device, model: VehicleModel, trip: Trip, world: World, cameras: list):
@@ -111,8 +111,11 @@ def vehicle(dev: Device, model: VehicleModel, trip: Trip, world: World, cameras:
     gps_out_until = -1.0
     cam_i = 0
     lat, lon, heading = route.locate(0.0)
-    cell = world.cell(lat, lon)
-    world.enter(cell)
+    traffic = world.traffic
+    cells, speeds, fleet = traffic.routes[route.route_id], traffic.speeds, traffic.fleet
+    cell_m, first, last = cells.cell_m, cells.first, cells.first + cells.n - 1
+    cell = cells.index(0.0)
+    fleet[cell] += 1
     arrived = False
     while True:
         now = env.now
@@ -159,15 +162,16 @@ def vehicle(dev: Device, model: VehicleModel, trip: Trip, world: World, cameras:
         if ig and now >= next_g:
             next_g += ig
         if arrived:
-            world.leave(cell)
+            fleet[cell] -= 1
             return
-        scale = driver * _weather_factor(world, lat, lon, now)
-        if world.incidents:
-            scale *= world.incident_factor(lat, lon)
-        scale *= world.density_factor(cell)
         d0 = d
         for _ in range(substeps):
-            target = min(profile.cap(d + v * h, scale), type_cap)  # plan one step ahead
+            ahead = d + v * h  # plan one step ahead
+            i = cells.index(ahead)
+            target = min(profile.cap(ahead, driver), speeds[i] * driver, type_cap)
+            if i < last:  # brake in time for a slower cell (the tail of a queue) ahead
+                gap = (i + 1 - first) * cell_m - ahead
+                target = min(target, math.sqrt((speeds[i + 1] * driver) ** 2 + 2 * BRAKE * gap))
             dv = target - v
             v_new = v + (min(dv, accel * h) if dv > 0 else max(dv, -MAX_BRAKE * h))
             d += (v + v_new) / 2 * h
@@ -183,9 +187,9 @@ def vehicle(dev: Device, model: VehicleModel, trip: Trip, world: World, cameras:
             cameras[cam_i].observe(v * 3.6)
             cam_i += 1
         lat, lon, heading = route.locate(d)
-        new_cell = world.cell(lat, lon)
+        new_cell = cells.index(d)
         if new_cell != cell:
-            world.leave(cell)
-            world.enter(new_cell)
+            fleet[cell] -= 1
+            fleet[new_cell] += 1
             cell = new_cell
         yield from dev.sleep(tick)

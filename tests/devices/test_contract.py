@@ -55,8 +55,18 @@ def test_cameras_count_passing_vehicles(stream: list[tuple[str, dict]]) -> None:
     for p in counts:
         assert (p["avg_speed_kmh"] is None) == (p["vehicle_count"] == 0)
         assert p["snapshot_url"].startswith("s3://")
+
+
+def test_cameras_count_each_fleet_vehicle_once() -> None:
+    """Without background traffic, what a camera counts is the fleet alone."""
+    lines, _ = simulate(
+        "london-birmingham",
+        {"duration_s": 3 * 3600, "incidents": {"enabled": False}, "traffic": {"background": False}},
+    )
+    per_camera: dict[str, int] = defaultdict(int)
+    for t, p in messages(lines):
+        if t.startswith("city/traffic/"):
+            per_camera[p["camera_id"]] += p["vehicle_count"]
     # Each of the 5 vehicles passes every camera once (all trips end within 3 h).
-    per_camera = defaultdict(int)
-    for p in counts:
-        per_camera[p["camera_id"]] += p["vehicle_count"]
+    assert len(per_camera) == 8
     assert set(per_camera.values()) == {5}

@@ -115,7 +115,8 @@ def test_rain_slows_traffic() -> None:
         trip = [p for t, p in messages(lines) if t.startswith("city/vehicle/")]
         return trip[-1]["distance_km"] / (len(trip) / 3600)
 
-    assert mean_speed(storm) < 0.9 * mean_speed(dry)
+    # Heavy rain (8 mm/h) lowers free-flow speed by 6 % (4-7 % measured, Agarwal et al. 2005).
+    assert mean_speed(storm) < 0.97 * mean_speed(dry)
 
 
 def test_gps_has_metre_scale_noise_and_drops_out() -> None:
