@@ -1,0 +1,194 @@
+"""Traffic that behaves like traffic, checked as an analyst would: from the published camera and
+incident messages alone (counts, speeds, timestamps, distance along the route), never from the
+model's internals. The scenario is the real three-lane M1/M6 carriageway of london-birmingham."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import pytest
+
+from devices.loader import load
+from tests.devices.helpers import messages, simulate
+
+QUIET = {"vehicles": [], "weather": None, "incidents": {"enabled": False}}
+ACCIDENT_KM = 60.0
+UPSTREAM_KM = [ACCIDENT_KM - 0.6 - k for k in range(15)]  # 59.4, 58.4, ... 45.4
+
+
+def _t(stamp: str) -> float:
+    """Seconds since midnight of the message's day."""
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return when.hour * 3600 + when.minute * 60 + when.second + when.microsecond / 1e6
+
+
+def _cameras(stream: list[tuple[str, dict]]) -> dict[float, list[dict]]:
+    """Camera reports by the camera's distance along the route, in time order."""
+    out: dict[float, list[dict]] = defaultdict(list)
+    for topic, p in stream:
+        if topic.startswith("city/traffic/"):
+            out[p["distance_km"]].append(p)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_day() -> dict[float, list[dict]]:
+    lines, _ = simulate(
+        "london-birmingham",
+        {
+            **QUIET,
+            "start": "2026-11-23T00:00:00Z",
+            "duration_s": 86_400,
+            "cameras": [{"route": "m1-m6", "every_km": 40, "interval_s": 60, "snapshots": "none"}],
+        },
+    )
+    return _cameras(messages(lines))
+
+
+@pytest.fixture(scope="module")
+def accident() -> list[tuple[str, dict]]:
+    """08:00 on a Monday, the morning peak: a collision closes two of the three lanes at km 60
+    for 45 minutes; cameras every kilometre upstream and two downstream."""
+    route = load("london-birmingham").routes["m1-m6"]
+    spots = [*UPSTREAM_KM, ACCIDENT_KM + 1.4, ACCIDENT_KM + 3.4]
+    at = []
+    for km in spots:
+        lat, lon, _ = route.locate(km * 1000)
+        at.append({"lat": lat, "lon": lon})
+    lines, _ = simulate(
+        "london-birmingham",
+        {
+            **QUIET,
+            "start": "2026-11-23T06:00:00Z",
+            "duration_s": 5 * 3600,
+            "cameras": [{"route": "m1-m6", "at": at, "interval_s": 60, "snapshots": "none"}],
+            "incidents": {
+                "rate_per_hour": 0,
+                "planned": [
+                    {
+                        "route": "m1-m6",
+                        "at_km": ACCIDENT_KM,
+                        "type": "accident",
+                        "start_s": 2 * 3600,
+                        "duration_s": 2700,
+                        "lanes_closed": 2,
+                    }
+                ],
+            },
+        },
+    )
+    return messages(lines)
+
+
+def test_morning_peak_carries_thousands_an_hour_and_the_night_a_fraction(
+    one_day: dict[float, list[dict]],
+) -> None:
+    assert len(one_day) == 4
+    for km, reports in one_day.items():
+        hourly = defaultdict(int)
+        for p in reports:
+            hourly[int(_t(p["timestamp"]) - 1) // 3600] += p["vehicle_count"]
+        peak = max(hourly[h] for h in range(6, 11))
+        assert 3000 <= peak <= 6500, (km, dict(hourly))
+        assert hourly[3] < peak / 5, (km, dict(hourly))
+        evening = max(hourly[h] for h in range(15, 20))
+        assert evening > 1.2 * hourly[12] > 5 * hourly[3]  # a second peak, a busy midday
+
+
+def _fd_points(stream: list[tuple[str, dict]]) -> list[tuple[float, float, float]]:
+    """(density veh/km, flow veh/h, speed km/h) per camera interval: flow from the count, density
+    as flow over speed."""
+    points = []
+    for reports in _cameras(stream).values():
+        for p in reports:
+            if p["vehicle_count"] and p["avg_speed_kmh"]:
+                q = p["vehicle_count"] * 3600 / p["interval_s"]
+                points.append((q / p["avg_speed_kmh"], q, p["avg_speed_kmh"]))
+    return points
+
+
+def test_camera_flow_and_density_lie_on_a_triangular_fundamental_diagram(
+    accident: list[tuple[str, dict]],
+) -> None:
+    points = _fd_points(accident)
+    free_speed = max(v for _, _, v in points)
+    capacity = max(q for _, q, _ in points)
+    critical = capacity / free_speed
+    assert 5000 <= capacity <= 6600  # three lanes, about 2,000 veh/h each
+    # Below the critical density: speed stays at free flow whatever the flow (but for the odd
+    # minute in which a queue's tail passed the camera, half free and half queued).
+    free = [(k, q, v) for k, q, v in points if k < 0.8 * critical]
+    assert len(free) > 500
+    near_free = [v for _, _, v in free if v >= 0.95 * free_speed]
+    assert len(near_free) >= 0.99 * len(free)
+    # Above it: speed falls as density rises, and flow falls on a straight line (the congested
+    # branch) whose slope is the backward wave speed, 15-20 km/h by the literature.
+    jam = sorted((k, q, v) for k, q, v in points if k > 2 * critical)
+    assert len(jam) > 100
+    thirds = [jam[: len(jam) // 3], jam[-(len(jam) // 3) :]]
+    mean_v = [sum(v for _, _, v in part) / len(part) for part in thirds]
+    assert mean_v[1] < mean_v[0]
+    n = len(jam)
+    mk = sum(k for k, _, _ in jam) / n
+    mq = sum(q for _, q, _ in jam) / n
+    slope = sum((k - mk) * (q - mq) for k, q, _ in jam) / sum((k - mk) ** 2 for k, _, _ in jam)
+    assert -22 < slope < -12, slope
+
+
+def _slowdowns(stream: list[tuple[str, dict]], below_kmh: float) -> dict[float, float]:
+    """The first time (s) each camera reports a mean speed under ``below_kmh``."""
+    first = {}
+    for km, reports in _cameras(stream).items():
+        for p in reports:
+            if p["avg_speed_kmh"] is not None and p["avg_speed_kmh"] < below_kmh:
+                first[km] = _t(p["timestamp"])
+                break
+    return first
+
+
+def _incident_times(stream: list[tuple[str, dict]]) -> dict[str, float]:
+    return {p["status"]: _t(p["timestamp"]) for t, p in stream if t.startswith("city/emergency/")}
+
+
+def test_an_accident_at_the_peak_queues_upstream_and_the_tail_moves_back(
+    accident: list[tuple[str, dict]],
+) -> None:
+    times = _incident_times(accident)
+    reported = times["reported"]
+    slow = _slowdowns(accident, 40.0)
+    nearest = UPSTREAM_KM[0]
+    assert slow[nearest] - reported <= 10 * 60  # within minutes
+    downstream = [km for km in _cameras(accident) if km > ACCIDENT_KM]
+    assert downstream and not any(km in slow for km in downstream)
+    # The queue's tail: when each camera upstream first slows, against its distance.
+    tail = sorted((slow[km], km) for km in UPSTREAM_KM if km in slow)
+    assert len(tail) >= 8
+    n = len(tail)
+    mt = sum(t for t, _ in tail) / n
+    md = sum(d for _, d in tail) / n
+    kmh = sum((t - mt) * (d - md) for t, d in tail) / sum((t - mt) ** 2 for t, _ in tail) * 3600
+    assert -25 <= kmh <= -10, kmh  # moving upstream, at 10-25 km/h
+    assert [d for _, d in tail] == sorted((d for _, d in tail), reverse=True)
+
+
+def test_speeds_recover_after_the_accident_is_cleared(accident: list[tuple[str, dict]]) -> None:
+    resolved = _incident_times(accident)["resolved"]
+    cameras = _cameras(accident)
+
+    def recovered_at(km: float) -> float:
+        """Time of the first report at near-free speed after the camera was last slow."""
+        reports = cameras[km]
+        last_slow = max(_t(p["timestamp"]) for p in reports if (p["avg_speed_kmh"] or 999) < 40)
+        return min(
+            _t(p["timestamp"])
+            for p in reports
+            if _t(p["timestamp"]) > last_slow and (p["avg_speed_kmh"] or 0) > 90
+        )
+
+    nearest = UPSTREAM_KM[0]
+    assert resolved < recovered_at(nearest) <= resolved + 15 * 60
+    end = max(_t(p["timestamp"]) for r in cameras.values() for p in r)
+    for km, reports in cameras.items():
+        assert reports[-1]["avg_speed_kmh"] > 90, km  # every camera free again by the end
+        assert recovered_at(km) < end if km in UPSTREAM_KM else True
