@@ -14,7 +14,11 @@ help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# Debian's python3 may lack venv (ensurepip): install python3-venv with apt-get then
+	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv --clear $(VENV) >/dev/null 2>&1 || { \
+	  echo "==> installing python3-venv (apt-get; Debian's python3 ships without it)"; \
+	  apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null && \
+	  $(PYTHON) -m venv --clear $(VENV); }
 	@echo "==> installing Python dependencies into $(VENV) (first time ~1 min)"
 	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'

