@@ -1,83 +1,103 @@
-"""The ``smartcity`` database: the lake's tables registered in Spark's catalog.
+"""The ``smartcity`` database: the lake's Delta tables in a catalog that outlives the session.
 
-Spark's default catalog lives in the session, so every job that queries by name (reports,
-``python -m spark.sql``) registers the tables first; ``CREATE ... IF NOT EXISTS`` and
-``RECOVER PARTITIONS`` make that cheap and repeatable. With a Hive metastore or AWS Glue
-configured (see spark/README.md) the same statements register the tables there once.
+Spark's default catalog lives in the session, so its tables die with it. The pyspark wheel
+ships Spark's Hive support (``spark-hive``, the Hive 2.3 metastore client) and Derby, so a
+local Hive metastore needs nothing more than settings: an embedded Derby database in the state
+folder (``$CITYFLEET_STATE_DIR/metastore/``), one Spark process at a time (Derby's embedded mode
+locks the database; a second one gets :data:`METASTORE_BUSY`). No server to run, and a
+cluster points the same settings at a shared metastore or AWS Glue instead (spark/README.md).
+
+The tables are external: the metastore holds only name → location; each Delta table keeps its
+schema, history and versions in its own ``_delta_log``, so ``DESCRIBE HISTORY`` and
+``VERSION AS OF`` work on the names. Only the commands that query by name
+(``python -m spark.sql``, ``python -m spark.maintain``) open the metastore and register what is
+missing; the streaming job and the reports write by path and never hold the lock.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from contract import ALL_STREAMS, Stream
-from spark.schema import PARTITION_COLUMNS, ddl, silver_schema
+from contract import ALL_STREAMS
+from spark import lake
+from spark.reader import LakeReader
+from stack.layout import Layout
 
 log = logging.getLogger(__name__)
-DATABASE = "smartcity"
+METASTORE_BUSY = "Another instance of Derby may have already booted the database"
+
+
+def metastore_dir(env: Mapping[str, str]) -> Path:
+    return Layout.from_env(env).root / "metastore"
+
+
+def catalog_conf(env: Mapping[str, str]) -> dict[str, str]:
+    """Spark settings for the persistent local catalog (pass as ``build_session``'s extra_conf)."""
+    home = metastore_dir(env)
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(home / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
+        ),
+        # Derby's log and system home in the state folder, not the working directory.
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.system.home={home} -Dderby.stream.error.file={home / 'derby.log'}"
+        ),
+    }
 
 
 def path_exists(spark: SparkSession, path: str) -> bool:
+    """Whether a file or folder exists, through the session's Hadoop file systems (s3a too)."""
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
     return bool(fs.exists(hpath))
 
 
-def make_dirs(spark: SparkSession, path: str) -> None:
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).mkdirs(hpath)  # type: ignore[attr-defined]
+def lake_tables(gold_reports: Iterable[str] = ()) -> list[lake.Table]:
+    """Every table the catalog names: the streaming job's and the reports' gold tables."""
+    return [*lake.stream_tables(ALL_STREAMS), *(lake.gold(name) for name in gold_reports)]
 
 
-def table_name(stream: Stream) -> str:
-    return f"{DATABASE}.{stream.kafka_topic}"
+def registered(spark: SparkSession) -> dict[str, str]:
+    """``smartcity.<table>`` → the location the metastore holds for it."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {lake.DATABASE}")
+    found: dict[str, str] = {}
+    for row in spark.sql(f"SHOW TABLE EXTENDED IN {lake.DATABASE} LIKE '*'").collect():
+        for line in row["information"].splitlines():
+            if line.startswith("Location:"):
+                found[f"{lake.DATABASE}.{row['tableName']}"] = line.split(":", 1)[1].strip()
+    return found
 
 
-def register_silver(
-    spark: SparkSession, root: str, streams: tuple[Stream, ...] = ALL_STREAMS
+def register(
+    spark: SparkSession, reader: LakeReader, gold_reports: Iterable[str] = ()
 ) -> list[str]:
-    """Create ``smartcity.<topic>`` over ``<root>/silver/<topic>/``; return the tables made."""
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+    """Register each existing Delta table of the lake under its name; return the names made.
+
+    A table already registered at the same location is left alone, so this is cheap after the
+    first time; one registered elsewhere (another ``--output-root``) is pointed here. A table
+    no commit has created yet is skipped: it appears once the streaming job writes it.
+    """
+    have = registered(spark)
     made = []
-    for stream in streams:
-        location = f"{root.rstrip('/')}/silver/{stream.kafka_topic}"
-        name = table_name(stream)
-        make_dirs(spark, location)  # an empty table is fine; a missing folder is an error
-        spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {name} ({ddl(silver_schema(stream))}) USING parquet "
-            f"PARTITIONED BY ({', '.join(PARTITION_COLUMNS)}) LOCATION '{location}'"
-        )
-        spark.sql(f"ALTER TABLE {name} RECOVER PARTITIONS")
-        made.append(name)
-    return made
-
-
-def register_gold(spark: SparkSession, root: str, name: str) -> str:
-    """``smartcity.gold_<name>`` over ``<root>/gold/<name>/`` (rewritten whole by each run)."""
-    table = f"{DATABASE}.gold_{name}"
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-    spark.sql(f"DROP TABLE IF EXISTS {table}")
-    spark.sql(f"CREATE TABLE {table} USING parquet LOCATION '{root.rstrip('/')}/gold/{name}'")
-    return table
-
-
-def persistent(spark: SparkSession) -> bool:
-    """Whether tables registered now outlive this session (a Hive metastore or AWS Glue)."""
-    return spark.conf.get("spark.sql.catalogImplementation", "in-memory") == "hive"
-
-
-def register_lake(spark: SparkSession, root: str) -> list[str]:
-    """Silver for every stream plus each gold table a report has written."""
-    made = register_silver(spark, root)
-    gold = f"{root.rstrip('/')}/gold"
-    if path_exists(spark, gold):
-        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-        hpath = jvm.org.apache.hadoop.fs.Path(gold)
-        fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-        for status in fs.listStatus(hpath):
-            if status.isDirectory():
-                made.append(register_gold(spark, root, status.getPath().getName()))
+    for table in lake_tables(gold_reports):
+        location = reader.lake.uri(table)
+        if have.get(table.name, "").rstrip("/") == location.rstrip("/"):
+            continue
+        if reader.table(table) is None:
+            continue
+        if table.name in have:
+            # External: dropping the name leaves the table's files and log untouched.
+            spark.sql(f"DROP TABLE {table.name}")
+        spark.sql(f"CREATE TABLE {table.name} USING delta LOCATION '{location}'")
+        made.append(table.name)
+    if made:
+        log.info("registered %s", ", ".join(made))
     return made
