@@ -70,7 +70,10 @@ def shoot(url: str, path: Path, after: float) -> int:
         watched.screenshot(path)
         online, messages = watched.number("data-devices-online"), watched.number("data-messages")
     size = path.stat().st_size
-    print(f"screenshot {path} ({size / 1024:.0f} KB): {online} devices online, {messages} messages")
+    print(
+        f"screenshot {path} ({size / 1024:.0f} KB): {online} devices online, {messages} messages",
+        flush=True,
+    )
     for error in watched.errors:
         print(f"error in the page: {error}", file=sys.stderr)
     return 1 if watched.errors else 0

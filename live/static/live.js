@@ -182,7 +182,7 @@
       d.layer.setStyle({ fillColor: offline ? OFFLINE : CONGESTION[level] || "#666" });
     } else {
       const condition = String(msg.weather_condition || "").replaceAll("_", " ");
-      const temperature = finite(msg.temperature_c) ? `${msg.temperature_c.toFixed(1)} °C` : "";
+      const temperature = finite(msg.temperature_c) ? `${msg.temperature_c.toFixed(1)}°C` : "";
       d.extra.textContent = `${condition} ${temperature}`.trim();
       d.extra.className = "station";
       if (WET.has(msg.weather_condition)) d.extra.classList.add("wet");
