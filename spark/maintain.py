@@ -57,10 +57,8 @@ def delta_path(uri: str) -> str:
     return f"delta.`{uri}`"
 
 
-def _literal(value: object) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return str(int(value))  # type: ignore[call-overload]
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def dedupe(spark: SparkSession, uri: str) -> int:
@@ -75,11 +73,15 @@ def dedupe(spark: SparkSession, uri: str) -> int:
     removed = 0
     for start in range(0, len(doubled), KEYS_PER_COMMIT):
         chunk = doubled[start : start + KEYS_PER_COMMIT]
-        keys = ", ".join(f"({_literal(r.device_id)}, {r.seq})" for r in chunk)
+        # Struct literals typed exactly as the columns: IN does not widen a struct's fields.
+        keys = ", ".join(
+            f"named_struct('d', {_literal(r.device_id)}, 's', CAST({int(r.seq)} AS BIGINT))"
+            for r in chunk
+        )
         dates = sorted({d for r in chunk for d in r.dates})
         where = (
-            f"event_date IN ({', '.join(_literal(str(d)) for d in dates)}) "
-            f"AND (device_id, seq) IN ({keys})"
+            f"event_date IN ({', '.join(f'DATE {_literal(str(d))}' for d in dates)}) "
+            f"AND named_struct('d', device_id, 's', CAST(seq AS BIGINT)) IN ({keys})"
         )
         keep = _first_copies(table.where(where))
         # Collected first: the replacement rows must not be re-read from the table being

@@ -68,27 +68,19 @@ class LakeReader:
             opened = DeltaTable(self.lake.object_uri(table), storage_options=self.options)
         except TableNotFoundError:
             return None
-        except DeltaError as exc:
-            raise self._unreachable(exc) from None
-        except OSError as exc:
+        except (DeltaError, OSError) as exc:
             raise self._unreachable(exc) from None
         self._open[table.path] = opened
         return opened
 
-    def read(
-        self, table: Table, columns: Iterable[str], version: int | None = None
-    ) -> pa.Table | None:
+    def read(self, table: Table, columns: Iterable[str]) -> pa.Table | None:
         """The named columns of every row (None if the table does not exist yet).
 
         A column the table lacks is an error naming the table: the writer changed its schema.
         """
-        dt = self.table(table)
+        dt = self.table(table, refresh=True)
         if dt is None:
             return None
-        if version is not None:
-            dt = DeltaTable(
-                self.lake.object_uri(table), storage_options=self.options, version=version
-            )
         wanted = list(columns)
         have = set(dt.schema().to_arrow().names)
         lacking = [c for c in wanted if c not in have]

@@ -168,3 +168,27 @@ def test_sql_shows_history_time_travel_and_a_catalog_that_persists(
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     (error,) = [ln for ln in bad.stderr.splitlines() if ln.startswith("spark.sql:")]
     assert "99" in error, bad.stderr
+
+
+def test_reports_write_gold_delta_tables_with_the_audit_cores_verdict(
+    spark, stack_env, lake_root, tmp_path
+) -> None:
+    from contract.manifest import Manifest
+    from spark import report
+
+    uri = Lake(lake_root).uri(lake.silver(VEHICLE))
+    append(spark, uri, silver_rows(series("g1", range(1, 11))))
+    reader = LakeReader.from_env(stack_env, lake_root)
+    manifest = Manifest.from_counters({"g1": {"vehicle": {"published": 12, "last_seq": 12}}}, {})
+    for _ in range(2):  # each run is a new version of the gold tables
+        results, html = report.run(spark, reader, ["journeys", "audit"], manifest, tmp_path)
+    verdict = audit.run(reader, manifest).verdict()
+    assert verdict.startswith("audit: MISSING 2 of 12 messages: vehicle/g1 2 (at the end)")
+    assert report.audit.verdict(results["audit"]) == verdict  # the report's is the core's
+    assert html.is_file() and "MISSING 2 of 12" in html.read_text()
+    gold = reader.read(lake.gold("audit"), ["stream", "device_id", "received", "missing"])
+    assert gold.to_pylist() == [
+        {"stream": "vehicle", "device_id": "g1", "received": 10, "missing": 2}
+    ]
+    assert reader.table(lake.gold("journeys")).version() == 1
+    assert [r["trip_id"] for r in results["journeys"]] == ["g1-trip"]
