@@ -6,6 +6,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SCENARIO ?= london-birmingham
+# `make up TOPOLOGY=cluster`: three Kafka brokers and a Spark standalone cluster (README
+# "Running on a cluster"); `.env` remembers it, so `make status`, `make down` and the rest follow.
+ifdef TOPOLOGY
+export CITYFLEET_TOPOLOGY := $(TOPOLOGY)
+endif
 
 .DEFAULT_GOAL := help
 .PHONY: help install up down status demo live test test-unit test-integration lint fmt bench bench-quick chaos clean

@@ -10,12 +10,23 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from spark.session import DEFAULT_MASTER
+from stack.cluster import (
+    ClusterPorts,
+    Group,
+    KafkaCluster,
+    SparkCluster,
+    endpoint,
+    topology,
+)
 from stack.credentials import Credentials
 from stack.env import load_env, read_env_file, write_env_file
 from stack.errors import StackError
 from stack.install import install_spark_jars, spark_jars_installed
 from stack.kafka import KafkaBroker
+from stack.layout import Layout
 from stack.mosquitto import Mosquitto
 from stack.process import Server
 from stack.progress import Progress
@@ -32,37 +43,60 @@ ENV_HEADER = (
 class Services:
     settings: StackSettings
     mosquitto: Mosquitto
-    kafka: KafkaBroker
+    kafka: KafkaBroker | KafkaCluster
     s3: S3Server
+    spark: SparkCluster | None = None
+    """The Spark standalone cluster (cluster topology); None: jobs run in local mode."""
+    topology: str = "single"
 
     @classmethod
     def build(cls, env: Mapping[str, str] | None = None) -> Services:
-        settings = StackSettings.from_env(load_env() if env is None else env)
+        values = load_env() if env is None else env
+        settings = StackSettings.from_env(values)
         layout = settings.layout.ensure()
         creds = Credentials.load_or_create(layout.config / "credentials.json")
         return cls(
             settings=settings,
             mosquitto=Mosquitto(layout, settings.mqtt_port, settings.mqtt_tls_port, creds),
-            kafka=KafkaBroker(layout, settings.kafka_port, settings.kafka_controller_port),
             s3=S3Server(layout, settings.s3_port, creds.s3_access_key, creds.s3_secret_key),
+            **_topology(layout, settings, values),
         )
 
-    def servers(self) -> tuple[Server, ...]:
+    def servers(self) -> tuple[Server | Group, ...]:
         """In stopping order: Mosquitto first, so no device publishes into a closing pipeline."""
-        return (self.mosquitto, self.kafka, self.s3)
+        return (self.mosquitto, self.kafka, self.s3, *((self.spark,) if self.spark else ()))
 
     def env(self) -> dict[str, str]:
         return {
+            # the single topology's values, written too: a switch back from the cluster
+            # must not leave its keys behind in .env
+            "KAFKA_TOPIC_REPLICATION": "1",
+            "SPARK_MASTER": DEFAULT_MASTER,
             **self.mosquitto.env(),
             **self.kafka.env(),
             **self.s3.env(),
             "S3_BUCKET": self.settings.bucket,
             "SPARK_JARS_DIR": str(self.settings.layout.spark_jars),
             "CITYFLEET_STATE_DIR": str(self.settings.layout.root),
+            "CITYFLEET_TOPOLOGY": self.topology,
+            **(self.spark.env() if self.spark else {}),
         }
 
 
-def _bring_up(server: Server, progress: Progress, installed: threading.Event) -> None:
+def _topology(layout: Layout, settings: StackSettings, env: Mapping[str, str]) -> dict[str, Any]:
+    """The Kafka and Spark servers of the chosen topology (``CITYFLEET_TOPOLOGY``)."""
+    if topology(env) == "single":
+        kafka = KafkaBroker(layout, settings.kafka_port, settings.kafka_controller_port)
+        return {"kafka": kafka, "topology": "single"}
+    ports = ClusterPorts.from_env(env, settings.kafka_port, settings.kafka_controller_port)
+    return {
+        "kafka": KafkaCluster(layout, ports),
+        "spark": SparkCluster(layout, ports),
+        "topology": "cluster",
+    }
+
+
+def _bring_up(server: Server | Group, progress: Progress, installed: threading.Event) -> None:
     name = server.name
     try:
         if server.healthy():
@@ -127,6 +161,8 @@ def _up(services: Services, report: Progress) -> dict[str, str]:
         if not spark_jars_installed(services.settings.layout):
             with report.step("spark", "collecting Spark jars (first time only)"):
                 install_spark_jars(services.settings.layout)
+        if services.spark is not None:
+            _bring_up(services.spark, report, threading.Event())
 
     try:
         _run_all({"mosquitto": mosquitto, "kafka": kafka, "s3": s3, "spark": spark})
@@ -203,9 +239,23 @@ def status(env: Mapping[str, str] | None = None) -> list[ServiceStatus]:
         ServiceStatus(
             "mosquitto-tls", mq.endpoints()["mqtts"], ok["mqtt-tls"], mq.pid, mq.log_file
         ),
-        ServiceStatus("kafka", kafka.bootstrap, ok["kafka"], kafka.pid, kafka.log_file),
+        *_kafka_rows(kafka, ok["kafka"]),
         ServiceStatus("s3", s3.endpoint, ok["s3"], s3.pid, s3.log_file),
         ServiceStatus(
             "spark-jars", str(jars), spark_jars_installed(services.settings.layout), None, None
         ),
+        *(_member_rows(services.spark) if services.spark else []),
+    ]
+
+
+def _kafka_rows(kafka: KafkaBroker | KafkaCluster, healthy: bool) -> list[ServiceStatus]:
+    if isinstance(kafka, KafkaCluster):
+        return _member_rows(kafka)
+    return [ServiceStatus("kafka", kafka.bootstrap, healthy, kafka.pid, kafka.log_file)]
+
+
+def _member_rows(group: Group) -> list[ServiceStatus]:
+    """One row per process of a cluster group: each broker, the Spark master, each worker."""
+    return [
+        ServiceStatus(m.name, endpoint(m), m.healthy(), m.pid, m.log_file) for m in group.members
     ]

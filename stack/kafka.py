@@ -105,9 +105,16 @@ def _cluster_id() -> str:
 
 
 class KafkaBroker(Server):
-    """One KRaft node with its own properties, log dirs, log and pid under ``layout``."""
+    """One KRaft node with its own properties, log dirs, log and pid under ``layout``.
+
+    Alone it is the whole quorum; ``stack.cluster`` names three of them apart (``name``) and
+    gives each its node id, the shared voters and the replication factor.
+    """
 
     name = "kafka"
+    node_id = 1
+    replication = 1
+    """Copies of Kafka's internal topics (offsets, transactions, share state)."""
     start_timeout = 90.0
     stop_timeout = 60.0  # a controlled shutdown flushes and closes the logs
 
@@ -115,9 +122,9 @@ class KafkaBroker(Server):
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
-        self.config_file = layout.config / "kafka-server.properties"
+        self.config_file = layout.config / f"{self.name}-server.properties"
         self.log4j_file = layout.config / "kafka-log4j2.properties"
-        self.data_dir = layout.data / "kafka"
+        self.data_dir = layout.data / self.name
         super().__init__(layout, str(self.config_file))
 
     @property
@@ -139,6 +146,9 @@ class KafkaBroker(Server):
     def _classpath(self) -> str:
         return str(self.layout.kafka_lib / "*")
 
+    def voters(self) -> str:
+        return f"{self.node_id}@{HOST}:{self.controller_port}"
+
     def prepare(self) -> None:
         self.layout.config.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -146,8 +156,8 @@ class KafkaBroker(Server):
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@{HOST}:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.voters()}",
                     f"listeners=PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://{HOST}:{self.port}",
                     "controller.listener.names=CONTROLLER",
@@ -155,11 +165,13 @@ class KafkaBroker(Server):
                     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=3",
-                    "offsets.topic.replication.factor=1",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"default.replication.factor={self.replication}",
+                    f"min.insync.replicas={min_insync_replicas(self.replication)}",
+                    f"offsets.topic.replication.factor={self.replication}",
+                    f"transaction.state.log.replication.factor={self.replication}",
+                    f"transaction.state.log.min.isr={min_insync_replicas(self.replication)}",
+                    f"share.coordinator.state.topic.replication.factor={self.replication}",
+                    f"share.coordinator.state.topic.min.isr={min_insync_replicas(self.replication)}",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "",
@@ -210,7 +222,9 @@ class KafkaBroker(Server):
         self.proc.launch(self.command(), cwd=self.layout.root)
 
     def create_topics(self, partitions: Mapping[str, int] | None = None) -> list[str]:
-        return create_topics(self.bootstrap, partitions or topic_partitions())
+        return create_topics(
+            self.bootstrap, partitions or topic_partitions(), replication=self.replication
+        )
 
     def topics(self) -> Iterable[str]:
         return admin(self.bootstrap).list_topics(timeout=10).topics.keys()
