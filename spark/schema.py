@@ -1,13 +1,16 @@
 """Spark schemas derived from the message contract; no field is ever listed here by hand.
 
-Three shapes per stream:
+Per stream:
 
 * ``json_schema``: what ``from_json`` parses the Kafka value with. Timestamps stay strings so
   their exact contract format can be checked; a ``_corrupt_record`` column catches JSON that is
   not an object of this stream or has a field of the wrong type.
 * ``silver_schema``: the typed contract fields (timestamps as ``TimestampType``) plus Kafka
-  lineage and the partition columns, exactly what ``silver/<topic>/`` holds.
+  lineage and the partition column, exactly what the stream's silver table holds.
 * ``dedup_keys``: what a row is deduplicated on, ``(device_id, seq)`` for sequenced streams.
+
+And the tables shared by every stream (``spark.lake`` names them): ``BRONZE``, ``QUARANTINE``,
+``LATE`` and ``DEAD_LETTERS``.
 """
 
 from __future__ import annotations
@@ -36,14 +39,70 @@ LINEAGE = T.StructType(
         T.StructField("kafka_timestamp", T.TimestampType()),
     ]
 )
-PARTITION_COLUMNS = ("event_date", "event_hour", "batch_id")
-PARTITIONS = T.StructType(
+PARTITION_COLUMNS = ("event_date",)
+"""Silver's partitioning: one folder per event day (an hour level measured no faster)."""
+PARTITIONS = T.StructType([T.StructField("event_date", T.DateType())])
+
+_KAFKA_RECORD = [
+    T.StructField("topic", T.StringType()),
+    T.StructField("partition", T.IntegerType()),
+    T.StructField("offset", T.LongType()),
+    T.StructField("timestamp", T.TimestampType()),
+]
+_HEADERS = T.ArrayType(
+    T.StructType([T.StructField("key", T.StringType()), T.StructField("value", T.BinaryType())])
+)
+BRONZE = T.StructType(
     [
-        T.StructField("event_date", T.DateType()),
-        T.StructField("event_hour", T.IntegerType()),
-        T.StructField("batch_id", T.LongType()),
+        T.StructField("key", T.BinaryType()),
+        T.StructField("value", T.BinaryType()),
+        *_KAFKA_RECORD,
+        T.StructField("timestampType", T.IntegerType()),
+        T.StructField("headers", _HEADERS),
+        T.StructField("ingest_date", T.DateType()),
     ]
 )
+"""Every Kafka record of every stream topic, with the Kafka source's own column names."""
+BRONZE_PARTITIONS = ("ingest_date",)
+
+QUARANTINE = T.StructType(
+    [
+        *_KAFKA_RECORD,
+        T.StructField("key", T.StringType()),
+        T.StructField("payload", T.StringType()),
+        T.StructField("reason", T.StringType()),
+    ]
+)
+"""Records that break the contract (or the clock guard): payload as text and a one-line reason."""
+
+LATE = T.StructType(
+    [
+        T.StructField("stream", T.StringType()),
+        T.StructField("device_id", T.StringType()),
+        T.StructField("seq", T.LongType()),
+        T.StructField("event_time", T.TimestampType()),
+        T.StructField("kafka_timestamp", T.TimestampType()),
+        T.StructField("newest_event_time", T.TimestampType()),
+        T.StructField("lateness_s", T.DoubleType()),
+    ]
+)
+"""A row that came late: its event time was ``lateness_s`` behind the newest its stream had
+seen (``newest_event_time``). The row itself is in silver; this is only the record."""
+
+DEAD_LETTERS = T.StructType(
+    [
+        *_KAFKA_RECORD,
+        T.StructField("key", T.StringType()),
+        T.StructField("payload", T.BinaryType()),
+        T.StructField("reason", T.StringType()),
+        T.StructField("detail", T.StringType()),
+        T.StructField("source_topic", T.StringType()),
+        T.StructField("bridge_id", T.StringType()),
+        T.StructField("received_at", T.TimestampType()),
+        T.StructField("headers", _HEADERS),
+    ]
+)
+"""The bridge's ``dead_letter`` topic; its ``dlq_*`` and origin headers as columns."""
 
 
 def json_schema(stream: Stream) -> T.StructType:
@@ -67,7 +126,7 @@ def contract_schema(stream: Stream) -> T.StructType:
 
 
 def silver_schema(stream: Stream) -> T.StructType:
-    """Columns of ``silver/<topic>/``: contract fields, Kafka lineage, partition columns."""
+    """Columns of a stream's silver table: contract fields, Kafka lineage, partition column."""
     return T.StructType([*contract_schema(stream).fields, *LINEAGE.fields, *PARTITIONS.fields])
 
 

@@ -1,4 +1,4 @@
-"""The one place that builds a SparkSession: local jars for Kafka and s3a, wired from `.env`.
+"""The one place that builds a SparkSession: local jars for Kafka, s3a and Delta, from `.env`.
 
 Every job, test and report calls :func:`build_session`; nothing downloads packages at run time
 (`spark.jars` lists the local files `make up` collected). ``SPARK_MASTER`` sends the same job to
@@ -19,7 +19,21 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 DEFAULT_MASTER = "local[2]"
-DEFAULT_SHUFFLE_PARTITIONS = "4"
+DEFAULT_SHUFFLE_PARTITIONS = str(os.cpu_count() or 2)  # one task per core, no idle tail
+
+
+def delta_conf() -> dict[str, str]:
+    """Delta Lake in every session: its SQL extension and catalog, and the table defaults."""
+    cores = str(os.cpu_count() or 2)
+    return {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # Rebuilding a table's snapshot (which every txnAppId check does) runs as a stage of
+        # this many tasks; the default 50 tiny tasks cost seconds per commit on two cores.
+        "spark.databricks.delta.snapshotPartitions": cores,
+        # Keep new tables readable by delta-rs (spark.audit, the demo): no deletion vectors.
+        "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+    }
 
 
 def spark_jars(env: Mapping[str, str]) -> list[str]:
@@ -76,6 +90,7 @@ def session_conf(
         "spark.ui.port": env.get("SPARK_UI_PORT", "4040"),
         "spark.ui.enabled": env.get("SPARK_UI_ENABLED", "true"),
         "spark.ui.showConsoleProgress": "false",
+        **delta_conf(),
         **s3a_conf(env),
     }
     if master.startswith("local"):
@@ -113,7 +128,12 @@ def submit_args(env: Mapping[str, str], extra_conf: Mapping[str, str] | None = N
     The jar paths must exist on every node (mount SPARK_JARS_DIR at the same path).
     """
     args = ["--jars", ",".join(spark_jars(env))]
-    conf = {**s3a_conf(env), "spark.sql.session.timeZone": "UTC", **(extra_conf or {})}
+    conf = {
+        **delta_conf(),
+        **s3a_conf(env),
+        "spark.sql.session.timeZone": "UTC",
+        **(extra_conf or {}),
+    }
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
     return args

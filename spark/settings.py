@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract import ALL_STREAMS, DATA_STREAMS, STREAMS, Stream
+from contract import ALL_STREAMS, DATA_STREAMS, DEAD_LETTER_TOPIC, STREAMS, Stream
 from stack.errors import StackError
 from stack.layout import Layout
 
@@ -21,6 +22,18 @@ _UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
 def default_checkpoint(env: Mapping[str, str]) -> Path:
     """The stack's own checkpoint folder, so a stack with its own state folder has its own."""
     return Layout.from_env(env).root / "checkpoints" / "stream"
+
+
+def seconds(text: str, flag: str) -> int:
+    """'5 minutes' → 300 (whole seconds); StackError on anything else."""
+    amount, unit = interval(text, flag).split()
+    scale = {"milliseconds": 0.001, "seconds": 1, "minutes": 60, "hours": 3600}[unit]
+    return round(float(amount) * scale)
+
+
+def cores() -> int:
+    """Cores of a local master (``local[N]``/``local[*]``), the unit of parallelism here."""
+    return os.cpu_count() or 2
 
 
 def interval(text: str, flag: str) -> str:
@@ -49,6 +62,11 @@ def output_root(env: Mapping[str, str], given: str | None) -> str:
     return f"s3a://{bucket}/"
 
 
+def query_checkpoint(root: str | Path) -> str:
+    """``<root>/lake``: the streaming query's checkpoint (commits/, offsets/, metadata)."""
+    return f"{str(root).rstrip('/')}/lake"
+
+
 def select_streams(names: str) -> tuple[Stream, ...]:
     """'all' (with device_status), 'data' (the five data streams) or a list of names/topics."""
     if names == "data":
@@ -74,18 +92,26 @@ class StreamSettings:
     output_root: str
     checkpoint: str
     trigger: str
-    watermark: str
+    late_after_s: int
+    max_skew_s: int
     available_now: bool
     starting_offsets: str
     max_offsets_per_trigger: int | None
     shuffle_partitions: int
+    write_threads: int
     master: str | None
 
     def topic(self, stream: Stream) -> str:
         return f"{self.topic_prefix}{stream.kafka_topic}"
 
-    def stream_checkpoint(self, stream: Stream) -> str:
-        return f"{self.checkpoint.rstrip('/')}/{stream.kafka_topic}"
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.topic_prefix}{DEAD_LETTER_TOPIC}"
+
+    @property
+    def query_checkpoint(self) -> str:
+        """The one streaming query's checkpoint, under the checkpoint root."""
+        return query_checkpoint(self.checkpoint)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, env: Mapping[str, str]) -> StreamSettings:
@@ -109,11 +135,13 @@ class StreamSettings:
             output_root=output_root(env, args.output_root),
             checkpoint=checkpoint,
             trigger=interval(args.trigger, "--trigger"),
-            watermark=interval(args.watermark, "--watermark"),
+            late_after_s=seconds(args.late_after, "--late-after"),
+            max_skew_s=seconds(args.max_skew, "--max-skew"),
             available_now=args.available_now,
             starting_offsets=args.starting_offsets,
             max_offsets_per_trigger=args.max_offsets_per_trigger,
-            shuffle_partitions=args.shuffle_partitions,
+            shuffle_partitions=args.shuffle_partitions or cores(),
+            write_threads=args.write_threads or cores(),
             master=args.master,
         )
 
@@ -133,14 +161,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-root", help="lake root (default s3a://$S3_BUCKET/)")
     parser.add_argument(
         "--checkpoint",
-        help="checkpoint root, one folder per topic (default $CITYFLEET_STATE_DIR/checkpoints/"
-        "stream, that is .cityfleet/checkpoints/stream)",
+        help="checkpoint root; the query's checkpoint is its lake/ folder (default "
+        "$CITYFLEET_STATE_DIR/checkpoints/stream, that is .cityfleet/checkpoints/stream)",
     )
     parser.add_argument("--trigger", default="10 seconds", help="micro-batch interval")
     parser.add_argument(
-        "--watermark",
+        "--late-after",
         default="10 minutes",
-        help="how late (event time) a row may be and still be deduplicated into silver",
+        help="a row this far (event time) behind its stream's newest is recorded in late/ "
+        "(it lands in silver all the same)",
+    )
+    parser.add_argument(
+        "--max-skew",
+        default="5 minutes",
+        help="a row whose event time is this far ahead of its Kafka timestamp is quarantined "
+        "(future_timestamp)",
     )
     parser.add_argument(
         "--available-now",
@@ -153,12 +188,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where a NEW checkpoint starts: earliest (default) or latest",
     )
     parser.add_argument(
-        "--max-offsets-per-trigger", type=int, help="cap on records per micro-batch per topic"
+        "--max-offsets-per-trigger",
+        type=int,
+        help="cap on Kafka records per micro-batch, all topics together",
     )
     parser.add_argument(
-        "--shuffle-partitions",
+        "--shuffle-partitions", type=int, help="Spark shuffle partitions (default: the cores)"
+    )
+    parser.add_argument(
+        "--write-threads",
         type=int,
-        default=2,
-        help="state partitions of the dedup (fixed once a checkpoint exists)",
+        help="Delta tables written at once in a micro-batch (default: the cores)",
     )
     parser.add_argument("--master", help="Spark master (default: local[2] or spark-submit's)")

@@ -1,113 +1,502 @@
 """The exactly-once batch writer behind the streaming job's ``foreachBatch``.
 
-Each micro-batch arrives as the union of two branches of the same Kafka records: ``raw``
-(every record, parsed and validated) and ``dedup`` (valid records after Spark's stateful
-``dropDuplicatesWithinWatermark``). From them the writer derives bronze, quarantine, late and
-silver, and writes all four in one Spark job into ``batch_id=<n>`` folders with batch-named
-files (``spark.batchfiles``). Spark replays an uncommitted batch with the same id, the same
-offsets and the same dedup state, so a replay after ``kill -9`` replaces that batch's files
-instead of adding to them: no row is lost and none is doubled. See spark/README.md.
+One micro-batch holds the Kafka records of every stream topic (and the dead letters). The
+writer parses and judges them once (``spark.transforms``, ``spark.validation``), persists that,
+runs one small aggregate job (per stream and device: rows, distinct seqs, lowest and highest
+seq, newest event time), then writes each Delta table that has rows, with Delta's idempotent
+writes: every write carries ``txnAppId`` (the query's id, from its checkpoint) and
+``txnVersion`` (the batch id), so a replay after ``kill -9`` skips the tables the killed attempt
+committed and writes the others.
+
+Silver needs no Spark state store. ``SeqIndex`` keeps, per stream and device, the highest seq
+committed to silver (rebuilt from silver with one GROUP BY when the job starts, raised after
+each batch). A device whose rows in the batch are all above its highest and distinct cannot
+have any of them in silver yet: they are appended. The others (a redelivery, a reordering by
+two bridges, a replay from a fresh checkpoint) go through an insert-only ``MERGE`` on
+``(device_id, seq)`` restricted to the event dates they touch, made idempotent by the session
+confs ``spark.databricks.delta.write.txnAppId``/``txnVersion`` under a second app id. No
+watermark decides anything: a row however late lands in silver once, and ``late`` records how
+late it was. See spark/README.md.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contract import Stream
-from spark import transforms
-from spark.batchfiles import Store, Target, write_batch
+from spark import lake, transforms, validation
+from spark.lake import Lake, Table
+from spark.schema import BRONZE_PARTITIONS, EVENT_TIME, PARTITION_COLUMNS, dedup_keys
 
 log = logging.getLogger(__name__)
-BRANCH = "_branch"
+
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 
 
-def batch_watermark_ms(spark: SparkSession, checkpoint: str, batch_id: int) -> int:
-    """``batchWatermarkMs`` of this batch, from the query's offset log (written before it ran).
+class InjectedFault(RuntimeError):
+    """Raised by the test seam ``Fault`` between two table writes of a batch."""
 
-    Spark drops a row as late in the dedup operator when its event time is at or before the
-    watermark of this batch or the previous one; both are at most this value, so calling
-    every row at or before it late keeps every row Spark dropped.
+
+@dataclass(frozen=True)
+class Fault:
+    """Fail batch ``batch_id`` after ``after_writes`` of its table writes (tests only).
+
+    Read from ``CITYFLEET_STREAM_FAULT=<batch_id>:<after_writes>``; with a fault set the writes
+    of a batch run one after another, in a fixed order, so "after the k-th" means one thing.
     """
+
+    batch_id: int
+    after_writes: int
+
+    @classmethod
+    def parse(cls, text: str | None) -> Fault | None:
+        if not text:
+            return None
+        batch, after = text.split(":")
+        return cls(int(batch), int(after))
+
+
+def query_id(spark: SparkSession, checkpoint: str) -> str:
+    """The streaming query's id from ``<checkpoint>/metadata``: a new checkpoint, a new id."""
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint.rstrip('/')}/offsets/{batch_id}")
+    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint.rstrip('/')}/metadata")
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
     stream = fs.open(path)
     try:
         reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        reader.readLine()  # the log format version, "v1"
-        metadata = json.loads(reader.readLine())
+        return str(json.loads(reader.readLine())["id"])
     finally:
         stream.close()
-    return int(metadata.get("batchWatermarkMs", 0))
+
+
+def table_exists(spark: SparkSession, uri: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, uri))
+
+
+@dataclass
+class SeqIndex:
+    """Per stream: device_id → highest seq in silver, and the newest event time seen.
+
+    Bounded by the number of devices (about 100 bytes an entry in CPython: 10,000 devices on
+    five streams take about 5 MB), never by the number of rows.
+    """
+
+    top: dict[str, dict[str, int]] = field(default_factory=dict)
+    newest: dict[str, datetime] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, spark: SparkSession, where: Lake, streams: tuple[Stream, ...]) -> SeqIndex:
+        """One GROUP BY per silver table that exists."""
+        index = cls()
+        for stream in streams:
+            uri = where.uri(lake.silver(stream))
+            if not table_exists(spark, uri):
+                continue
+            df = spark.read.format("delta").load(uri)
+            if stream.sequenced:
+                rows = df.groupBy("device_id").agg(F.max("seq"), F.max(EVENT_TIME)).collect()
+                index.top[stream.name] = {r[0]: int(r[1]) for r in rows}
+                newest = [r[2] for r in rows if r[2] is not None]
+            else:
+                newest = [r[0] for r in df.agg(F.max(EVENT_TIME)).collect() if r[0] is not None]
+            if newest:
+                index.newest[stream.name] = max(newest)
+        return index
+
+    def entries(self) -> int:
+        return sum(len(d) for d in self.top.values())
 
 
 @dataclass(frozen=True)
-class Tables:
-    """Where one stream's tables live: ``<root>/<layer>/<topic>/``."""
+class DeviceStats:
+    rows: int
+    distinct: int
+    low: int | None
+    high: int | None
 
-    root: str
-    topic: str
 
-    def path(self, layer: str) -> str:
-        return f"{self.root.rstrip('/')}/{layer}/{self.topic}"
+@dataclass
+class Summary:
+    """What one aggregate job tells about a batch, before anything is written."""
+
+    received: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    quarantined: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    valid: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    devices: dict[str, dict[str, DeviceStats]] = field(default_factory=lambda: defaultdict(dict))
+    oldest: dict[str, datetime] = field(default_factory=dict)
+    newest: dict[str, datetime] = field(default_factory=dict)
+    dead_letters: int = 0
+
+
+def summarize(frame: DataFrame, dead_letter_topic: str | None) -> Summary:
+    """Per stream and device: rows, distinct seqs, lowest/highest seq, oldest/newest event."""
+    ok = transforms.valid()
+    when_ok = lambda c: F.when(ok, c)  # noqa: E731
+    event = F.coalesce(*(F.col(f"{c}.{EVENT_TIME}") for c in _structs(frame)))
+    rows = (
+        frame.groupBy(
+            "topic", "stream", ok.alias("ok"), F.when(ok, F.col("device_id")).alias("device")
+        )
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.count_distinct(when_ok(F.col("seq"))).alias("distinct"),
+            F.min(when_ok(F.col("seq"))).alias("low"),
+            F.max(when_ok(F.col("seq"))).alias("high"),
+            F.min(when_ok(event)).alias("oldest"),
+            F.max(when_ok(event)).alias("newest"),
+        )
+        .collect()
+    )
+    summary = Summary()
+    for r in rows:
+        if r.stream is None:
+            if r.topic == dead_letter_topic:
+                summary.dead_letters += r.n
+            continue
+        summary.received[r.stream] += r.n
+        if not r.ok:
+            summary.quarantined[r.stream] += r.n
+            continue
+        summary.valid[r.stream] += r.n
+        summary.devices[r.stream][r.device] = DeviceStats(r.n, r.distinct, r.low, r.high)
+        if r.oldest is not None:
+            old = summary.oldest.get(r.stream)
+            summary.oldest[r.stream] = r.oldest if old is None else min(old, r.oldest)
+            new = summary.newest.get(r.stream)
+            summary.newest[r.stream] = r.newest if new is None else max(new, r.newest)
+    return summary
+
+
+def _structs(frame: DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("_") and not c.startswith("_p_")]
+
+
+@dataclass
+class Clock:
+    """Where a batch's time goes: wall seconds per step, for the log and the benchmark."""
+
+    laps: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round(now - self.started, 3)
+        self.started = now
+
+    def record(self, name: str, seconds: float) -> None:
+        self.laps[name] = round(seconds, 3)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.2f} s" for k, v in self.laps.items())
+
+
+@dataclass(frozen=True)
+class Write:
+    """One table write of a batch; writes of one table run in order, tables in parallel."""
+
+    table: Table
+    what: str
+    run: Callable[[], None]
 
 
 @dataclass
 class BatchWriter:
-    """``foreachBatch`` callable for one stream; keeps the last batch's counts for logging."""
+    """``foreachBatch`` callable: every table of a micro-batch, each exactly once."""
 
-    stream: Stream
-    tables: Tables
+    where: Lake
+    topics: Mapping[str, Stream]
+    """Kafka topic → stream, for the topics this job reads."""
+    dead_letter_topic: str | None
     checkpoint: str
+    late_after_s: int
+    max_skew_s: int
+    threads: int = 2
+    fault: Fault | None = None
+    app_id: str | None = None
+    index: SeqIndex | None = None
     last: dict[str, Any] | None = None
-    totals: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def streams(self) -> tuple[Stream, ...]:
+        return tuple(self.topics.values())
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        watermark = batch_watermark_ms(spark, self.checkpoint, batch_id)
-        raw, dedup = F.col(BRANCH) == "raw", F.col(BRANCH) == "dedup"
-        projections = [
-            (raw, transforms.bronze(batch_id)),
-            (raw, transforms.quarantine(batch_id)),
-            (raw, transforms.late(self.stream, watermark, batch_id)),
-            (dedup, transforms.silver(self.stream, watermark, batch_id)),
-        ]
-        # One struct column per table, null where a row is not in it: every table of the batch
-        # comes out of one Spark job, so the batch is computed (and its dedup state updated)
-        # once, with no cache and no counting job.
-        frame = batch.select(
-            *(
-                F.when(branch & p.rows, F.struct(*p.columns)).alias(p.layer)
-                for branch, p in projections
+        clock = Clock()
+        if self.app_id is None or self.index is None:
+            self.app_id = query_id(spark, self.checkpoint)
+            self.index = SeqIndex.load(spark, self.where, self.streams)
+            log.info(
+                "query %s: seq index of %d devices rebuilt from silver",
+                self.app_id,
+                self.index.entries(),
             )
+            clock.lap("index")
+        parsed = transforms.parse(batch, self.topics, self.max_skew_s).persist()
+        try:
+            frame = validation.judge(parsed)
+            clock.lap("read+parse+check")
+            summary = summarize(frame, self.dead_letter_topic)
+            clock.lap("summary")
+            writes, merges = self._plan(spark, batch, frame, summary, batch_id)
+            self._run(spark, writes, merges, batch_id, clock)
+        finally:
+            parsed.unpersist()
+        self._advance(summary)
+        self._count(summary, batch_id, clock)
+
+    # -- planning -------------------------------------------------------------------------
+
+    def _plan(
+        self,
+        spark: SparkSession,
+        batch: DataFrame,
+        frame: DataFrame,
+        summary: Summary,
+        batch_id: int,
+    ) -> tuple[list[Write], list[Write]]:
+        assert self.app_id is not None and self.index is not None
+        append = lambda df, table, parts=(): self._append(df, table, parts, batch_id)  # noqa: E731
+        writes: list[Write] = []
+        if sum(summary.received.values()):
+            writes.append(
+                Write(
+                    lake.bronze(),
+                    "append",
+                    lambda: append(transforms.bronze(frame), lake.bronze(), BRONZE_PARTITIONS),
+                )
+            )
+        if sum(summary.quarantined.values()):
+            writes.append(
+                Write(
+                    lake.quarantine(),
+                    "append",
+                    lambda: append(transforms.quarantine(frame), lake.quarantine()),
+                )
+            )
+        if summary.dead_letters and self.dead_letter_topic:
+            dead = batch.where(F.col("topic") == F.lit(self.dead_letter_topic))
+            writes.append(
+                Write(
+                    lake.dead_letters(),
+                    "append",
+                    lambda: append(transforms.dead_letters(dead), lake.dead_letters()),
+                )
+            )
+        newest = self._newest(summary)
+        late_after = self.late_after_s
+        if any(
+            (newest[s] - summary.oldest[s.name]).total_seconds() > late_after
+            for s in newest
+            if s.name in summary.oldest
+        ):
+            writes.append(
+                Write(
+                    lake.late(),
+                    "append",
+                    lambda: append(transforms.late(frame, newest, late_after), lake.late()),
+                )
+            )
+        merges: list[Write] = []
+        for stream in self.streams:
+            if not summary.valid.get(stream.name):
+                continue
+            table = lake.silver(stream)
+            rows = transforms.silver(frame, stream)
+            suspects = self._suspects(stream, summary)
+            if suspects is None:  # every device: all through the merge
+                merges.append(Write(table, "merge", self._merger(spark, rows, stream)))
+                continue
+            if suspects:
+                mine = F.col("device_id").isin(sorted(suspects))
+                merges.append(Write(table, "merge", self._merger(spark, rows.where(mine), stream)))
+                rows = rows.where(~mine)
+            if len(suspects) < len(summary.devices[stream.name]):
+                writes.append(
+                    Write(
+                        table,
+                        "append",
+                        lambda rows=rows, table=table: append(rows, table, PARTITION_COLUMNS),
+                    )
+                )
+        return writes, merges
+
+    def _newest(self, summary: Summary) -> dict[Stream, datetime]:
+        assert self.index is not None
+        out = {}
+        for stream in self.streams:
+            times = [
+                t
+                for t in (self.index.newest.get(stream.name), summary.newest.get(stream.name))
+                if t
+            ]
+            if times:
+                out[stream] = max(times)
+        return out
+
+    def _suspects(self, stream: Stream, summary: Summary) -> set[str] | None:
+        """Devices whose rows may already be in silver or repeat within the batch.
+
+        ``None`` means every device of the batch (a non-sequenced stream).
+        """
+        assert self.index is not None
+        if not stream.sequenced:
+            return None
+        top = self.index.top.get(stream.name, {})
+        suspects = set()
+        for device, st in summary.devices[stream.name].items():
+            if st.low is None or st.low <= top.get(device, 0) or st.distinct != st.rows:
+                suspects.add(device)
+        return suspects
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _append(
+        self, df: DataFrame, table: Table, partition_by: tuple[str, ...], batch_id: int
+    ) -> None:
+        writer = (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", self.app_id)
+            .option("txnVersion", batch_id)
         )
-        targets = tuple(
-            Target(p.layer, f"{p.layer}/{self.tables.topic}", p.partition_by)
-            for _, p in projections
-        )
-        rows = write_batch(frame, Store.of(spark, self.tables.root), targets)
-        counts = {
-            "received": rows["bronze"],
-            "silver": rows["silver"],
-            "quarantined": rows["quarantine"],
-            "late": rows["late"],
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(self.where.uri(table))
+
+    def _merger(self, spark: SparkSession, rows: DataFrame, stream: Stream) -> Callable[[], None]:
+        def run() -> None:
+            keys = dedup_keys(stream)
+            source = rows.dropDuplicates(keys)
+            uri = self.where.uri(lake.silver(stream))
+            if not table_exists(spark, uri):
+                # The first rows of this table: nothing to merge with (the session confs make
+                # this write idempotent under the merge app id too).
+                source.write.format("delta").mode("append").partitionBy(*PARTITION_COLUMNS).save(
+                    uri
+                )
+                return
+            from delta.tables import DeltaTable
+
+            dates = sorted({r[0] for r in source.select("event_date").distinct().collect()})
+            if not dates:
+                return
+            listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
+            on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+            (
+                DeltaTable.forPath(spark, uri)
+                .alias("t")
+                .merge(source.alias("s"), f"{on} AND t.event_date IN ({listed})")
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+
+        return run
+
+    def _run(
+        self,
+        spark: SparkSession,
+        writes: list[Write],
+        merges: list[Write],
+        batch_id: int,
+        clock: Clock,
+    ) -> None:
+        """Appends first (tables in parallel), then the merges under the merge app id."""
+        done = 0
+        fault = self.fault if self.fault is not None and self.fault.batch_id == batch_id else None
+
+        def step(w: Write) -> None:
+            nonlocal done
+            if fault is not None and done >= fault.after_writes:
+                raise InjectedFault(f"batch {batch_id}: fault after {done} writes")
+            timed(w)
+            done += 1
+
+        def timed(w: Write) -> None:
+            started = time.monotonic()
+            w.run()
+            clock.record(f"{w.table.path} {w.what}", time.monotonic() - started)
+
+        if self.fault is not None or self.threads <= 1:
+            for w in writes:
+                step(w)
+        else:
+            by_table: dict[str, list[Write]] = defaultdict(list)
+            for w in writes:
+                by_table[w.table.path].append(w)
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="delta-write") as pool:
+                futures = [
+                    pool.submit(lambda ws=ws: [timed(x) for x in ws]) for ws in by_table.values()
+                ]
+                for f in futures:
+                    f.result()
+        clock.lap("appends")
+        if merges:
+            spark.conf.set(TXN_APP_ID, f"{self.app_id}-merge")
+            spark.conf.set(TXN_VERSION, str(batch_id))
+            try:
+                for w in merges:
+                    step(w)
+            finally:
+                spark.conf.unset(TXN_APP_ID)
+                spark.conf.unset(TXN_VERSION)
+            clock.lap("merges")
+        if fault is not None and done >= fault.after_writes:
+            raise InjectedFault(f"batch {batch_id}: fault after all {done} writes")
+
+    # -- after the commit -----------------------------------------------------------------
+
+    def _advance(self, summary: Summary) -> None:
+        """Raise each device's highest seq and each stream's newest event: all in silver now."""
+        assert self.index is not None
+        for stream, devices in summary.devices.items():
+            top = self.index.top.setdefault(stream, {})
+            for device, st in devices.items():
+                if st.high is not None and st.high > top.get(device, 0):
+                    top[device] = st.high
+        for stream, newest in summary.newest.items():
+            old = self.index.newest.get(stream)
+            self.index.newest[stream] = newest if old is None else max(old, newest)
+
+    def _count(self, summary: Summary, batch_id: int, clock: Clock) -> None:
+        for stream in self.streams:
+            counts = {
+                "received": summary.received.get(stream.name, 0),
+                "silver": summary.valid.get(stream.name, 0),
+                "quarantined": summary.quarantined.get(stream.name, 0),
+            }
+            total = self.totals.setdefault(stream.kafka_topic, {})
+            for k, n in counts.items():
+                total[k] = total.get(k, 0) + n
+        self.last = {
+            "batch_id": batch_id,
+            "received": sum(summary.received.values()),
+            "valid": sum(summary.valid.values()),
+            "quarantined": sum(summary.quarantined.values()),
+            "dead_letters": summary.dead_letters,
+            "seconds": clock.laps,
         }
-        self.last = {"batch_id": batch_id, "watermark_ms": watermark, **counts}
-        for name, n in counts.items():
-            self.totals[name] = self.totals.get(name, 0) + n
         log.info(
-            "%s batch %d: %d received, %d to silver, %d quarantined, %d late (watermark %s)",
-            self.tables.topic,
+            "batch %d: %d received, %d valid, %d quarantined, %d dead letters; %s",
             batch_id,
-            counts["received"],
-            counts["silver"],
-            counts["quarantined"],
-            counts["late"],
-            watermark,
+            self.last["received"],
+            self.last["valid"],
+            self.last["quarantined"],
+            summary.dead_letters,
+            clock,
         )

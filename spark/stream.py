@@ -1,16 +1,17 @@
-"""``python -m spark.stream``: Kafka → bronze, silver, quarantine and late Parquet, exactly once.
+"""``python -m spark.stream``: Kafka → the Delta lake (bronze, silver, quarantine, late, dead
+letters), exactly once.
 
-One streaming query per stream topic, each with its own checkpoint folder. Every query reads
-its topic once and splits it in two branches: every record (for bronze, quarantine and the
-late side output) and the valid records through ``dropDuplicatesWithinWatermark`` on
-(device_id, seq) (for silver). ``spark.sink.BatchWriter`` writes a micro-batch idempotently.
-Runs the same under ``spark-submit spark/stream.py`` on a cluster.
+One streaming query reads every stream topic (and the bridge's ``dead_letter`` topic) and hands
+each micro-batch to ``spark.sink.BatchWriter``, which parses and validates each record once and
+writes every table with Delta's idempotent writes. No Spark state store. Runs the same under
+``spark-submit spark/stream.py`` on a cluster.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,53 +21,53 @@ from typing import Any
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from contract import Stream
-from spark import transforms
-from spark.schema import EVENT_TIME, LINEAGE, dedup_keys
+from spark.lake import Lake
 from spark.settings import StreamSettings, add_arguments
-from spark.sink import BRANCH, BatchWriter, Tables
+from spark.sink import BatchWriter, Fault
 from stack.env import load_env
 from stack.errors import StackError
 
 log = logging.getLogger("spark.stream")
+FAULT_ENV = "CITYFLEET_STREAM_FAULT"
+"""Test seam: ``<batch_id>:<k>`` fails that batch after k of its table writes (spark.sink)."""
 
 
-def streaming_frame(spark: SparkSession, settings: StreamSettings, stream: Stream) -> Any:
-    """The query's input: raw branch ∪ dedup branch of one Kafka topic."""
+def kafka_frame(spark: SparkSession, settings: StreamSettings, topics: list[str]) -> Any:
+    """The query's input: one Kafka read of every topic, headers included."""
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.bootstrap_servers)
-        .option("subscribe", settings.topic(stream))
+        .option("subscribe", ",".join(topics))
         .option("startingOffsets", settings.starting_offsets)
         .option("includeHeaders", "true")
+        .option("failOnDataLoss", "true")
     )
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
-    parsed = transforms.parse(reader.load(), stream)
-    # Only what silver keeps goes through the dedup's shuffle: not the payload bytes again.
-    deduped = (
-        parsed.where(F.col("error").isNull())
-        .select(*(f.name for f in stream.fields), *LINEAGE.fieldNames())
-        .withWatermark(EVENT_TIME, settings.watermark)
-        .dropDuplicatesWithinWatermark(dedup_keys(stream))
-    )
-    return parsed.withColumn(BRANCH, F.lit("raw")).unionByName(
-        deduped.withColumn(BRANCH, F.lit("dedup")), allowMissingColumns=True
-    )
+    return reader.load()
 
 
 def start_query(
-    spark: SparkSession, settings: StreamSettings, stream: Stream
+    spark: SparkSession, settings: StreamSettings, dead_letters: bool
 ) -> tuple[StreamingQuery, BatchWriter]:
-    checkpoint = settings.stream_checkpoint(stream)
-    writer = BatchWriter(stream, Tables(settings.output_root, stream.kafka_topic), checkpoint)
+    topics = {settings.topic(s): s for s in settings.streams}
+    dead = settings.dead_letter_topic if dead_letters else None
+    writer = BatchWriter(
+        where=Lake(settings.output_root),
+        topics=topics,
+        dead_letter_topic=dead,
+        checkpoint=settings.query_checkpoint,
+        late_after_s=settings.late_after_s,
+        max_skew_s=settings.max_skew_s,
+        threads=settings.write_threads,
+        fault=Fault.parse(os.environ.get(FAULT_ENV)),
+    )
     builder = (
-        streaming_frame(spark, settings, stream)
-        .writeStream.queryName(f"cityfleet_{stream.kafka_topic}")
-        .option("checkpointLocation", checkpoint)
+        kafka_frame(spark, settings, [*topics, *([dead] if dead else [])])
+        .writeStream.queryName("cityfleet_lake")
+        .option("checkpointLocation", settings.query_checkpoint)
         .foreachBatch(writer)
     )
     if settings.available_now:
@@ -76,8 +77,11 @@ def start_query(
     return builder.start(), writer
 
 
-def preflight(settings: StreamSettings, env: Mapping[str, str]) -> None:
-    """Fail fast, in one line, when Kafka or S3 is down or a topic is missing."""
+def preflight(settings: StreamSettings, env: Mapping[str, str]) -> bool:
+    """Fail fast, in one line, when Kafka or S3 is down or a stream topic is missing.
+
+    Returns whether the dead-letter topic exists (it is read when it does).
+    """
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -115,6 +119,7 @@ def preflight(settings: StreamSettings, env: Mapping[str, str]) -> None:
                 f"S3 bucket {bucket!r} at {env['S3_ENDPOINT_URL']} is not reachable ({exc}): "
                 "start the stack with `make up`"
             ) from None
+    return settings.dead_letter_topic in topics
 
 
 def session(settings: StreamSettings, env: Mapping[str, str], app: str) -> SparkSession:
@@ -124,73 +129,63 @@ def session(settings: StreamSettings, env: Mapping[str, str], app: str) -> Spark
         app,
         dict(env),
         master=settings.master,
-        extra_conf={
-            "spark.sql.session.timeZone": "UTC",
-            "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
-        },
+        extra_conf={"spark.sql.shuffle.partitions": str(settings.shuffle_partitions)},
     )
 
 
 def run(settings: StreamSettings, env: Mapping[str, str]) -> dict[str, dict[str, int]]:
-    """Start one query per stream; return per-topic totals when they end (available-now)."""
-    preflight(settings, env)
+    """Run the query; return per-topic totals when it ends (available-now)."""
+    dead_letters = preflight(settings, env)
     spark = session(settings, env, "cityfleet-stream")
-    started = [start_query(spark, settings, s) for s in settings.streams]
+    query, writer = start_query(spark, settings, dead_letters)
     log.info(
-        "streaming %s from %s into %s (checkpoints %s, %s)",
+        "streaming %s%s from %s into %s (checkpoint %s, %s)",
         ", ".join(settings.topic(s) for s in settings.streams),
+        f" and {settings.dead_letter_topic}" if dead_letters else "",
         settings.bootstrap_servers,
         settings.output_root,
-        settings.checkpoint,
+        settings.query_checkpoint,
         "available-now" if settings.available_now else f"trigger {settings.trigger}",
     )
     try:
-        _wait(started, settings.available_now)
-        if not STOP.is_set() and not settings.available_now:
-            for query, _ in started:
-                if query.exception() is None and not query.isActive:
-                    raise StackError(f"query {query.name} stopped unexpectedly")
+        _wait(query)
+        ended = query.exception() is None and not query.isActive
+        if not STOP.is_set() and not settings.available_now and ended:
+            raise StackError(f"query {query.name} stopped unexpectedly")
     finally:
         if STOP.is_set():
-            log.info("stopping the queries (a batch in flight is replayed on the next start)")
-        for query, _ in started:
-            if query.isActive:
-                query.stop()
-    for query, _ in started:
-        exc = query.exception()
-        if exc is not None:
-            first = str(exc).strip().splitlines()[0]
-            raise StackError(f"streaming query {query.name} failed: {first}")
-    return {w.tables.topic: dict(w.totals) for _, w in started}
+            log.info("stopping the query (a batch in flight is replayed on the next start)")
+        if query.isActive:
+            query.stop()
+    exc = query.exception()
+    if exc is not None:
+        first = str(exc).strip().splitlines()[0]
+        raise StackError(f"streaming query {query.name} failed: {first}")
+    return writer.totals
 
 
-def _wait(started: list[tuple[StreamingQuery, BatchWriter]], available_now: bool) -> None:
-    """Until every query ends (available-now), any one ends (continuous), or STOP is set."""
+def _wait(query: StreamingQuery) -> None:
+    """Until the query ends or STOP is set."""
     next_log = time.monotonic() + 60
-    while not STOP.is_set():
-        active = [q for q, _ in started if q.isActive]
-        if not active or (not available_now and len(active) < len(started)):
-            return
+    while not STOP.is_set() and query.isActive:
         try:
-            active[0].awaitTermination(1)
+            query.awaitTermination(1)
         except StreamingQueryException:
-            return  # reported below from query.exception(), in one line
+            return  # reported by run from query.exception(), in one line
         if time.monotonic() >= next_log:
-            _log_rates(started)
+            _log_rate(query)
             next_log += 60
 
 
-def _log_rates(started: list[tuple[StreamingQuery, BatchWriter]]) -> None:
-    for query, _ in started:
-        p = query.lastProgress
-        if p:
-            log.info(
-                "%s: batch %s, %.0f rows/s in, batch took %.1f s",
-                query.name,
-                p.get("batchId"),
-                p.get("processedRowsPerSecond") or 0.0,
-                (p.get("durationMs", {}).get("triggerExecution") or 0) / 1000,
-            )
+def _log_rate(query: StreamingQuery) -> None:
+    p = query.lastProgress
+    if p:
+        log.info(
+            "batch %s, %.0f rows/s in, batch took %.1f s",
+            p.get("batchId"),
+            p.get("processedRowsPerSecond") or 0.0,
+            (p.get("durationMs", {}).get("triggerExecution") or 0) / 1000,
+        )
 
 
 STOP = threading.Event()
@@ -224,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     for topic, counts in totals.items():
         print(
-            f"{topic}: {counts.get('received', 0)} received, {counts.get('silver', 0)} to silver, "
-            f"{counts.get('quarantined', 0)} quarantined, {counts.get('late', 0)} late"
+            f"{topic}: {counts.get('received', 0)} received, {counts.get('silver', 0)} valid, "
+            f"{counts.get('quarantined', 0)} quarantined"
         )
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0

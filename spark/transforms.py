@@ -1,185 +1,302 @@
 """Pure DataFrame → DataFrame transforms of the streaming job; no sources, sinks or sessions.
 
-``parse`` turns Kafka records into one wide frame: the Kafka columns, the contract fields
-(typed, event time parsed) and ``error``, a one-line reason when the record breaks the
-contract (null when valid). The projections below cut that frame into the lake's tables.
-Validation is built from ``contract.streams`` with column expressions only (no Python UDF),
-so it runs at JVM speed.
+``parse`` reads each Kafka record of every stream topic once, into one wide frame: the Kafka
+columns, ``stream`` (which stream's topic it came from), ``checked`` (the contract certainly
+holds), ``problem`` (what the pipeline itself refuses: a Kafka key that is not the device, an
+event time from the future, a time Spark cannot place) and one struct of typed silver columns
+per stream (null on other streams' rows).
+
+``checked`` is the contract's own compiled check (``contract.checks``) translated into column
+expressions, built from the contract's fields: the payload is compact JSON whose members are
+exactly the stream's fields with the right JSON types, and every value is within its bounds and
+choices, the UUID in canonical form, the timestamp in the contract's format. Like the compiled
+check it may refuse a valid message, never accept an invalid one; the few records it refuses
+are then judged by ``contract.decode_payload`` itself (``spark.validation``), which has the last
+word, exactly as in the bridge. So Spark's verdict is the contract's, and its quarantine reasons
+are the bridge's dead-letter reasons. No Python UDF touches a checked row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from contract import Field, FieldType, Stream
-from contract.codec import TIMESTAMP_RE
-from spark.schema import CORRUPT_COLUMN, EVENT_TIME, LINEAGE, PARTITION_COLUMNS, json_schema
+from contract import MAX_PAYLOAD_BYTES, Field, FieldType, Stream
+from contract.checks import TIMESTAMP_RE, UUID_RE
+from spark.schema import (
+    CORRUPT_COLUMN,
+    EVENT_TIME,
+    LINEAGE,
+    json_schema,
+)
 
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp", "timestampType")
-UUID_RE = r"^(urn:uuid:)?\{?[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}\}?$"
 TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
-BRONZE_PARTITIONS = ("ingest_date", "batch_id")
+
+# Compact JSON (what orjson, and so every device and the bridge, writes), possessive so a long
+# payload cannot make the regex backtrack. Strings: no control characters, the JSON escapes, and
+# no \u escape of a surrogate (orjson refuses a lone one; a pair is simply left to the contract).
+_STR = r'"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u(?![dD][89abAB])[0-9a-fA-F]{4})*+"'
+_NUM = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][+-]?[0-9]++)?+"
+_TOKENS = {
+    FieldType.STRING: _STR,
+    FieldType.UUID: _STR,
+    FieldType.TIMESTAMP: _STR,
+    FieldType.INT: _NUM,
+    FieldType.FLOAT: _NUM,
+    FieldType.BOOL: "(?:true|false)",
+}
 
 
-def _field_problems(field: Field, corrupt: Column) -> list[Column]:
-    """Null-or-reason columns, one per rule the contract states for ``field``."""
-    c = F.col(f"_p.{field.name}")
-    name = field.name
-    problems: list[Column] = []
-    if not field.nullable:
-        problems.append(
-            F.when(
-                c.isNull(),
-                F.when(
-                    corrupt.isNotNull(), F.lit(f"{name}: missing, null or not {field.type}")
-                ).otherwise(F.lit(f"{name}: missing or null")),
-            )
-        )
+def shape_regex(stream: Stream) -> str:
+    """Compact JSON with exactly ``len(stream.fields)`` members, each a field of the stream
+    with a token of its JSON type (or null where nullable), in any order."""
+    groups: dict[str, list[str]] = {}
+    for f in stream.fields:
+        token = _TOKENS[f.type] + ("|null" if f.nullable else "")
+        groups.setdefault(token, []).append(re.escape(f.name))
+    member = "(?:" + "|".join(f'"(?:{"|".join(names)})":(?:{t})' for t, names in groups.items())
+    member += ")"
+    return rf"^\{{{member}(?:,{member}){{{len(stream.fields) - 1}}}\}}$"
+
+
+def _field_ok(field: Field, p: str) -> Column:
+    """True when the parsed value meets every rule the contract states for ``field``."""
+    c = F.col(f"{p}.{field.name}")
+    rules: list[Column] = []
+    if field.type is FieldType.FLOAT:
+        # Spark reads NaN and Infinity (JSON has neither; orjson refuses them).
+        rules.append(~F.isnan(c) & (F.abs(c) != F.lit(float("inf"))))
     if field.type is FieldType.TIMESTAMP:
-        problems.append(
-            F.when(~c.rlike(TIMESTAMP_RE.pattern), F.lit(f"{name}: not ISO 8601 UTC with ms"))
-        )
+        rules.append(c.rlike(TIMESTAMP_RE.pattern))
     if field.type is FieldType.UUID:
-        problems.append(F.when(~c.rlike(UUID_RE), F.lit(f"{name}: not a UUID")))
+        rules.append(c.rlike(UUID_RE.pattern))
     if field.minimum is not None:
-        problems.append(
-            F.when(
-                c < F.lit(field.minimum),
-                F.concat(
-                    F.lit(f"{name}: "), c.cast("string"), F.lit(f" is below {field.minimum:g}")
-                ),
-            )
-        )
+        rules.append(c >= F.lit(field.minimum))
     if field.maximum is not None:
-        problems.append(
-            F.when(
-                c > F.lit(field.maximum),
-                F.concat(
-                    F.lit(f"{name}: "), c.cast("string"), F.lit(f" is above {field.maximum:g}")
-                ),
-            )
-        )
+        rules.append(c <= F.lit(field.maximum))
     if field.choices is not None:
-        problems.append(
-            F.when(
-                ~c.isin(*field.choices),
-                F.concat(
-                    F.lit(f"{name}: '"), c, F.lit(f"' is not one of {', '.join(field.choices)}")
-                ),
-            )
-        )
-    return problems
+        rules.append(c.isin(*field.choices))
+    ok = F.lit(True)
+    for rule in rules:
+        ok = ok & rule
+    if field.nullable:
+        return c.isNull() | ok
+    return c.isNotNull() & ok
 
 
-def _error(stream: Stream) -> Column:
-    corrupt = F.col(f"_p.{CORRUPT_COLUMN}")
-    field_problems = [p for f in stream.fields for p in _field_problems(f, corrupt)]
-    any_present = F.greatest(*(F.col(f"_p.{f.name}").isNotNull() for f in stream.fields))
-    schema = F.concat_ws("; ", *field_problems)
-    device = F.col("_p.device_id")
-    key_mismatch = (
-        F.col("key").isNotNull() & device.isNotNull() & (F.col("key").cast("string") != device)
+def fast_check(stream: Stream, text: Column, p: str) -> Column:
+    """The contract's compiled check as columns: True only when ``text`` is certainly valid.
+
+    The shape regex rules out unknown, missing-and-duplicated and wrongly typed members (a JSON
+    number where a string belongs, which ``from_json`` would quietly turn into text); a
+    nullable field must also be present by name, since ``from_json`` cannot tell missing from
+    null. ``from_json`` (its result in column ``p``) then types the values and the field rules
+    check them.
+    """
+    ok = (
+        F.is_valid_utf8(text)
+        & (F.octet_length(text) <= F.lit(MAX_PAYLOAD_BYTES))
+        & text.rlike(shape_regex(stream))
+        & F.col(f"{p}.{CORRUPT_COLUMN}").isNull()
     )
+    for f in stream.fields:
+        if f.nullable:
+            ok = ok & text.contains(f'"{f.name}":')
+        ok = ok & _field_ok(f, p)
+    return F.coalesce(ok, F.lit(False))
+
+
+def _event_time(p: str) -> Column:
+    return F.try_to_timestamp(F.col(f"{p}.{EVENT_TIME}"), F.lit(TS_FORMAT))
+
+
+def _problem(p: str, max_skew_s: int) -> Column:
+    """What the pipeline refuses in a record the contract accepts, as a one-line reason."""
+    device = F.col(f"{p}.device_id")
+    key = F.col("key").cast("string")
+    text = F.col(f"{p}.{EVENT_TIME}")
+    event = _event_time(p)
+    ahead = F.col("timestamp") + F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), F.lit(max_skew_s))
     return (
-        F.when(F.col("value").isNull(), F.lit("invalid_json: empty value"))
-        .when(
-            corrupt.isNotNull() & ~any_present,
-            F.lit(f"invalid_json: not a {stream.name} JSON object"),
-        )
-        .when(schema != "", F.concat(F.lit("schema: "), schema))
-        .when(corrupt.isNotNull(), F.lit("schema: a field has the wrong type"))
-        .when(
-            key_mismatch,
+        F.when(
+            key.isNotNull() & device.isNotNull() & (key != device),
             F.concat(
                 F.lit("key_mismatch: Kafka key '"),
-                F.col("key").cast("string"),
+                key,
                 F.lit("' != device_id '"),
                 device,
                 F.lit("'"),
             ),
         )
+        .when(
+            text.isNotNull() & event.isNull(),
+            F.concat(F.lit("bad_timestamp: "), text, F.lit(" is no instant")),
+        )
+        .when(
+            event > ahead,
+            F.concat(
+                F.lit("future_timestamp: "),
+                text,
+                F.lit(f" is more than {max_skew_s} s ahead of its Kafka timestamp "),
+                F.date_format("timestamp", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"),
+            ),
+        )
     )
 
 
-def parse(kafka: DataFrame, stream: Stream) -> DataFrame:
-    """Kafka records → Kafka columns (``kafka_*``) + contract fields + ``error``."""
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
-    parsed = kafka.withColumn(
-        "_p", F.from_json(F.col("value").cast("string"), json_schema(stream), options)
-    )
+def _typed(stream: Stream, p: str) -> Column:
+    """The stream's silver columns (contract fields typed, Kafka lineage) as one struct."""
     fields = []
     for f in stream.fields:
-        value = F.col(f"_p.{f.name}")
-        if f.type is FieldType.TIMESTAMP:
-            value = F.try_to_timestamp(value, F.lit(TS_FORMAT))
+        value = _event_time(p) if f.type is FieldType.TIMESTAMP else F.col(f"{p}.{f.name}")
         fields.append(value.alias(f.name))
-    kafka_cols = [F.col(c).alias(f"kafka_{c}") for c in KAFKA_COLUMNS if c in kafka.columns]
-    headers = [F.col("headers").alias("kafka_headers")] if "headers" in kafka.columns else []
-    return parsed.select(*kafka_cols, *headers, *fields, _error(stream).alias("error"))
+    lineage = [
+        F.col("partition").cast(LINEAGE["kafka_partition"].dataType).alias("kafka_partition"),
+        F.col("offset").cast(LINEAGE["kafka_offset"].dataType).alias("kafka_offset"),
+        F.col("timestamp").cast(LINEAGE["kafka_timestamp"].dataType).alias("kafka_timestamp"),
+    ]
+    return F.struct(*fields, *lineage)
 
 
-@dataclass(frozen=True)
-class Projection:
-    """One lake table's share of a parsed micro-batch: which rows, its columns, its partitions."""
-
-    layer: str
-    rows: Column
-    columns: tuple[Column, ...]
-    partition_by: tuple[str, ...]
+def struct_column(stream: Stream) -> str:
+    """The wide frame's column holding ``stream``'s typed rows."""
+    return f"_{stream.name}"
 
 
-def _batch(batch_id: int) -> Column:
-    return F.lit(batch_id).cast("long").alias("batch_id")
+def parse(kafka: DataFrame, topics: Mapping[str, Stream], max_skew_s: int) -> DataFrame:
+    """Kafka records of the stream ``topics`` → one wide frame, each value parsed once.
+
+    Each record is parsed only with its own stream's schema: a ``CASE`` on the topic picks it,
+    and Spark evaluates only the branch taken.
+    """
+    text = F.col("value").cast("string")
+    out = [F.col(c) for c in KAFKA_COLUMNS if c in kafka.columns]
+    if "headers" in kafka.columns:
+        out.append(F.col("headers"))
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
+    parsed = kafka
+    branches = []
+    for name, stream in topics.items():
+        p = f"_p_{stream.name}"
+        is_it = F.col("topic") == F.lit(name)
+        parsed = parsed.withColumn(
+            p, F.when(is_it, F.from_json(text, json_schema(stream), options))
+        )
+        branches.append((stream, is_it, p))
+    stream_name = F.lit(None).cast("string")
+    checked = F.lit(False)
+    problem = F.lit(None).cast("string")
+    for stream, is_it, p in branches:
+        stream_name = F.when(is_it, F.lit(stream.name)).otherwise(stream_name)
+        checked = F.when(is_it, fast_check(stream, text, p)).otherwise(checked)
+        problem = F.when(is_it, _problem(p, max_skew_s)).otherwise(problem)
+    device_id = F.lit(None).cast("string")
+    seq = F.lit(None).cast("long")
+    for stream, is_it, p in branches:
+        device_id = F.when(is_it, F.col(f"{p}.device_id")).otherwise(device_id)
+        if stream.sequenced:
+            seq = F.when(is_it, F.col(f"{p}.seq")).otherwise(seq)
+    typed = [F.when(is_it, _typed(s, p)).alias(struct_column(s)) for s, is_it, p in branches]
+    return parsed.select(
+        *out,
+        stream_name.alias("stream"),
+        checked.alias("checked"),
+        problem.alias("problem"),
+        device_id.alias("device_id"),
+        seq.alias("seq"),
+        *typed,
+    )
 
 
-def bronze(batch_id: int) -> Projection:
-    """Every Kafka record as it came, with the Kafka source's own column names."""
-    cols = [F.col(f"kafka_{c}").alias(c) for c in (*KAFKA_COLUMNS, "headers")]
-    date = F.to_date("kafka_timestamp").alias("ingest_date")
-    return Projection("bronze", F.lit(True), (*cols, date, _batch(batch_id)), BRONZE_PARTITIONS)
+# --- the lake's tables, cut from the wide frame (after spark.validation has set ``error``) ---
 
 
-def quarantine(batch_id: int) -> Projection:
-    """Records that break the contract, the payload as text and the reason."""
-    cols = (
-        F.col("kafka_topic").alias("topic"),
-        F.col("kafka_partition").alias("partition"),
-        F.col("kafka_offset").alias("offset"),
-        F.col("kafka_timestamp").alias("timestamp"),
-        F.col("kafka_key").cast("string").alias("key"),
-        F.col("kafka_value").cast("string").alias("payload"),
+def valid() -> Column:
+    """A record of a stream topic that the contract and the pipeline both accept."""
+    return F.col("stream").isNotNull() & F.col("error").isNull()
+
+
+def event_time(stream: Stream) -> Column:
+    return F.col(f"{struct_column(stream)}.{EVENT_TIME}")
+
+
+def bronze(frame: DataFrame) -> DataFrame:
+    """Every record of a stream topic as it came, with the Kafka source's own column names."""
+    cols = [F.col(c) for c in (*KAFKA_COLUMNS, "headers")]
+    return frame.where(F.col("stream").isNotNull()).select(
+        *cols, F.to_date("timestamp").alias("ingest_date")
+    )
+
+
+def quarantine(frame: DataFrame) -> DataFrame:
+    """Records that break the contract or the clock guard: the payload as text and the reason."""
+    return frame.where(F.col("stream").isNotNull() & F.col("error").isNotNull()).select(
+        "topic",
+        "partition",
+        "offset",
+        "timestamp",
+        F.col("key").cast("string").alias("key"),
+        F.col("value").cast("string").alias("payload"),
         F.col("error").alias("reason"),
-        _batch(batch_id),
     )
-    return Projection("quarantine", F.col("error").isNotNull(), cols, ("batch_id",))
 
 
-def _typed(stream: Stream) -> list[Column]:
-    lineage = [F.col(f.name).cast(f.dataType) for f in LINEAGE.fields]
-    return [F.col(f.name) for f in stream.fields] + lineage
-
-
-def silver(stream: Stream, watermark_ms: int, batch_id: int) -> Projection:
-    """Deduplicated valid rows on time (event time after the batch's watermark), partitioned."""
-    cols = (
-        *_typed(stream),
-        F.to_date(EVENT_TIME).alias("event_date"),
-        F.hour(EVENT_TIME).alias("event_hour"),
-        _batch(batch_id),
+def silver(frame: DataFrame, stream: Stream) -> DataFrame:
+    """The stream's valid rows as silver columns, with the event-date partition column."""
+    rows = frame.where(valid() & (F.col("stream") == F.lit(stream.name)))
+    return rows.select(
+        f"{struct_column(stream)}.*", F.to_date(event_time(stream)).alias("event_date")
     )
-    on_time = F.col(EVENT_TIME) > _watermark(watermark_ms)
-    return Projection("silver", on_time, cols, PARTITION_COLUMNS)
 
 
-def late(stream: Stream, watermark_ms: int, batch_id: int) -> Projection:
-    """Valid rows whose event time is at or before the batch's watermark: kept, not in silver."""
-    rows = F.col("error").isNull() & (F.col(EVENT_TIME) <= _watermark(watermark_ms))
-    cols = (*_typed(stream), _watermark(watermark_ms).alias("watermark"), _batch(batch_id))
-    return Projection("late", rows, cols, ("batch_id",))
+def late(frame: DataFrame, newest: Mapping[Stream, object], late_after_s: int) -> DataFrame:
+    """A record of the valid rows more than ``late_after_s`` behind their stream's newest event.
+
+    ``newest`` is each stream's newest event time (a ``datetime``) including this batch.
+    """
+    when = F.lit(None).cast("timestamp")
+    newest_col = F.lit(None).cast("timestamp")
+    for stream, ts in newest.items():
+        is_it = F.col("stream") == F.lit(stream.name)
+        when = F.when(is_it, event_time(stream)).otherwise(when)
+        newest_col = F.when(is_it, F.lit(ts).cast("timestamp")).otherwise(newest_col)
+    lateness = F.unix_micros(newest_col) - F.unix_micros(when)
+    rows = frame.where(valid() & (lateness > F.lit(late_after_s * 1_000_000)))
+    return rows.select(
+        F.col("stream"),
+        F.col("device_id"),
+        F.col("seq"),
+        when.alias("event_time"),
+        F.col("timestamp").alias("kafka_timestamp"),
+        newest_col.alias("newest_event_time"),
+        (lateness / F.lit(1e6)).alias("lateness_s"),
+    )
 
 
-def _watermark(watermark_ms: int) -> Column:
-    return F.timestamp_millis(F.lit(watermark_ms))
+def _header(name: str) -> Column:
+    """The first Kafka header called ``name``, as text."""
+    found = F.filter(F.col("headers"), lambda h: h["key"] == F.lit(name))
+    return F.element_at(found, 1)["value"].cast("string")
+
+
+def dead_letters(kafka: DataFrame) -> DataFrame:
+    """The bridge's dead letters: the record, and its reason headers as columns."""
+    received = F.try_cast(_header("received_at"), "long")
+    return kafka.select(
+        "topic",
+        "partition",
+        "offset",
+        "timestamp",
+        F.col("key").cast("string").alias("key"),
+        F.col("value").alias("payload"),
+        _header("dlq_reason").alias("reason"),
+        _header("dlq_detail").alias("detail"),
+        _header("source_topic").alias("source_topic"),
+        _header("bridge_id").alias("bridge_id"),
+        F.timestamp_millis(received).alias("received_at"),
+        F.col("headers"),
+    )

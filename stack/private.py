@@ -7,21 +7,26 @@ data, logs and pids, so stopping or killing them never disturbs the shared serve
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 
+from stack.accounts import mosquitto_owner
 from stack.credentials import MQTT_USERS, Credentials
 from stack.kafka import KafkaBroker, topic_partitions
 from stack.layout import Layout
-from stack.mosquitto import HOST, Mosquitto
+from stack.mosquitto import HOST, Mosquitto, blocked_parent, device_logins
 from stack.process import free_port
+from stack.secrets import write_private
 
 _ENV_USER_KEYS = {
     "inspector": "MQTT_PASSWORD",
-    "fleet": "MQTT_DEVICE_PASSWORD",
     "bridge": "MQTT_BRIDGE_PASSWORD",
     "gateway": "MQTT_GATEWAY_PASSWORD",
+    "viewer": "MQTT_VIEWER_PASSWORD",
 }
 
 
@@ -30,13 +35,17 @@ def _layout(home: Path, env: Mapping[str, str] | None) -> Layout:
     return Layout.at(Path(home), tools=shared.tools).ensure()
 
 
-def _credentials(env: Mapping[str, str] | None) -> Credentials:
-    """The shared stack's MQTT passwords when given (clients need no new ones), else new ones."""
+def _credentials(layout: Layout, env: Mapping[str, str] | None) -> Credentials:
+    """The shared stack's MQTT passwords when given (clients need no new ones), else new ones;
+    saved in the broker's folder, where device provisioning (``MQTT_BROKER_STATE_DIR`` in
+    ``env``) finds them and the device key."""
     generated = Credentials.generate()
+    creds = generated
     if env and all(env.get(_ENV_USER_KEYS[u]) for u in MQTT_USERS):
         mqtt = {u: env[_ENV_USER_KEYS[u]] for u in MQTT_USERS}
-        return Credentials(mqtt, generated.s3_access_key, generated.s3_secret_key)
-    return generated
+        creds = Credentials(mqtt, generated.s3_access_key, generated.s3_secret_key)
+    write_private(layout.config / "credentials.json", json.dumps(asdict(creds), indent=2))
+    return creds
 
 
 class _Private:
@@ -67,8 +76,15 @@ class PrivateMosquitto(_Private):
     """A Mosquitto broker of one's own: ``start()``, ``stop()``, ``kill()``, ``env``."""
 
     def __init__(self, home: Path, env: Mapping[str, str] | None = None) -> None:
-        self.credentials = _credentials(env)
-        self.server = Mosquitto(_layout(home, env), free_port(), free_port(), self.credentials)
+        if mosquitto_owner() and blocked_parent(Path(home)):
+            # Started as root, the broker drops to `mosquitto`, which cannot enter a test's
+            # 0700 temporary folder: its files go to a folder of their own it can reach
+            # (execute-only: nothing on the way can be listed). ``server.layout.root`` says where.
+            home = Path(tempfile.mkdtemp(prefix="cityfleet-mosquitto-"))
+            home.chmod(0o711)
+        layout = _layout(home, env)
+        self.credentials = _credentials(layout, env)
+        self.server = Mosquitto(layout, free_port(), free_port(), free_port(), self.credentials)
         self.host = HOST
 
     @property
@@ -80,12 +96,21 @@ class PrivateMosquitto(_Private):
         return self.server.ca_file
 
     @property
+    def ws_port(self) -> int:
+        return self.server.ws_port
+
+    @property
     def env(self) -> dict[str, str]:
-        """The `.env` keys (MQTT_*) pointing at this broker."""
+        """The `.env` keys (MQTT_*) pointing at this broker, including
+        ``MQTT_BROKER_STATE_DIR``: device provisioning with this env provisions this broker."""
         return self.server.env()
 
     def password(self, user: str) -> str:
         return self.credentials.mqtt[user]
+
+    def device_logins(self, device_ids: list[str]) -> dict[str, str]:
+        """Provision these devices here; device id -> password (username = client id = id)."""
+        return device_logins(self.env, device_ids)
 
     def start(self) -> PrivateMosquitto:
         self.server.start()
@@ -127,6 +152,7 @@ def private_mosquitto(
         broker.kill()
         if not keep:
             shutil.rmtree(home, ignore_errors=True)
+            shutil.rmtree(broker.server.layout.root, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -140,3 +166,4 @@ def private_kafka(
         broker.kill()
         if not keep:
             shutil.rmtree(home, ignore_errors=True)
+
