@@ -109,8 +109,8 @@ def _live(loaded, options, env, state, speed, console: Console, stopping) -> int
     needs_s3 = any(c.snapshots == "s3" for c in loaded.scenario.cameras)
     uploader = Uploader.from_env(env) if needs_s3 else None
     fleet = build(loaded, net, state, start=options.start, shard=options.shard, uploader=uploader)
-    net.add(list(fleet.streams))
     try:
+        net.add(list(fleet.streams), _logins(env, list(fleet.streams), net.multiplex))
         net.start()
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -153,6 +153,21 @@ def _live(loaded, options, env, state, speed, console: Console, stopping) -> int
     if not options.quiet:
         _summary(console, fleet, state, stats)
     return 0 if unacked == 0 else 1
+
+
+def _logins(env: dict[str, str], device_ids: list[str], multiplex: int) -> dict[str, str] | None:
+    """Each device's own MQTT login, provisioned on the broker `.env` names (creating the
+    accounts it lacks, as `python -m stack device-credentials` does); gateways need none."""
+    if multiplex:
+        return None
+    from devices.mqtt import BrokerError
+    from stack.errors import StackError
+    from stack.mosquitto import device_logins
+
+    try:
+        return device_logins(env, device_ids)
+    except StackError as exc:
+        raise BrokerError(f"provisioning the devices' MQTT accounts: {exc}") from None
 
 
 def _stats(fleet: Fleet, net, result: runner.RunResult) -> dict:

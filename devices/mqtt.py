@@ -46,11 +46,10 @@ class BrokerError(Exception):
 
 @dataclass(frozen=True)
 class MqttSettings(MqttEndpoint):
-    """The broker (``--broker`` or ``MQTT_URL``, read by ``stack.mqtt_endpoint``) and the logins
-    of devices and of multiplexing gateways."""
+    """The broker (``--broker`` or ``MQTT_URL``, read by ``stack.mqtt_endpoint``) and the login
+    of multiplexing gateways. Each device logs in as itself: its login comes from provisioning
+    (``stack.mosquitto.device_logins``), handed to ``MqttNetwork.add``."""
 
-    device_user: str
-    device_password: str
     gateway_user: str
     gateway_password: str
 
@@ -60,14 +59,9 @@ class MqttSettings(MqttEndpoint):
             endpoint = MqttEndpoint.from_env(env, url)
         except EndpointError as exc:
             raise BrokerError(str(exc)) from None
-        user, password = login(env, "device")
-        if not user:
-            raise BrokerError("MQTT_DEVICE_USERNAME is not set: run `make up`, which writes .env")
         gateway_user, gateway_password = login(env, "gateway")
         return cls(
             **asdict(endpoint),
-            device_user=user,
-            device_password=password or "",
             gateway_user=gateway_user or "",
             gateway_password=gateway_password or "",
         )
@@ -94,7 +88,9 @@ class MqttNetwork(Sessions):
         self._misc_every = min(5.0, self.keepalive / 4)
 
     # ----- set-up
-    def add(self, device_ids: list[str]) -> None:
+    def add(self, device_ids: list[str], logins: Mapping[str, str] | None = None) -> None:
+        """Connections for these devices: each its own, logging in as itself with its password
+        from ``logins`` (device id -> password), or shared gateway ones when multiplexing."""
         if self.multiplex:
             conns = [Conn(f"{self.prefix}-gw-{i:03d}") for i in range(self.multiplex)]
             for c in conns:
@@ -105,9 +101,13 @@ class MqttNetwork(Sessions):
                 conn.devices.append(self.links[device_id])
             self.conns += conns
             return
+        missing = [d for d in device_ids if not logins or d not in logins]
+        if missing:
+            raise BrokerError(f"no MQTT login for device {missing[0]}: provision it first")
+        assert logins is not None
         for device_id in device_ids:
             conn = Conn(device_id)
-            self._client(conn, self.settings.device_user, self.settings.device_password)
+            self._client(conn, device_id, logins[device_id])
             self.links[device_id] = Link(device_id, conn)
             conn.devices.append(self.links[device_id])
             self.conns.append(conn)
@@ -185,8 +185,8 @@ class MqttNetwork(Sessions):
             if failed:
                 c = failed[0]
                 raise BrokerError(
-                    f"Mosquitto at {where} refused {c.client_id}: {c.failed}; check "
-                    "MQTT_DEVICE_USERNAME/PASSWORD in .env (`make up` writes them)"
+                    f"Mosquitto at {where} refused {c.client_id}: {c.failed}; is it the broker "
+                    "the devices were provisioned on (MQTT_BROKER_STATE_DIR in .env)?"
                 )
             if self.online == len(self.conns):
                 return

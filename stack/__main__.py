@@ -32,6 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--quiet", action="store_true", help="no progress lines")
     sub.add_parser("down", help="stop the servers by pid (data is kept)")
     sub.add_parser("status", help="probe each server; exit 1 if any is unhealthy")
+    creds = sub.add_parser(
+        "device-credentials",
+        help="print a device's MQTT login, creating it if needed (the running broker accepts "
+        "it at once)",
+        description="Print the MQTT username and password of each DEVICE_ID (the username is "
+        "also the client id the device must connect with, and it may publish only to "
+        "city/<stream>/<DEVICE_ID>). Creates the account if needed and makes the running broker "
+        "accept it; the same device id always gets the same password.",
+    )
+    creds.add_argument("device_ids", nargs="+", metavar="DEVICE_ID")
+    creds.add_argument("--env", action="store_true", help="print MQTT_DEVICE_* lines for a shell")
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `python -m stack {name} --help`", add_help=False)
     return parser
@@ -62,6 +73,18 @@ def _print_status() -> int:
     return 0
 
 
+def _device_credentials(device_ids: list[str], as_env: bool) -> int:
+    from stack.env import load_env
+    from stack.mosquitto import device_logins
+
+    for device_id, password in device_logins(load_env(), device_ids).items():
+        if as_env:
+            print(f"MQTT_DEVICE_USERNAME={device_id}\nMQTT_DEVICE_PASSWORD={password}")
+        else:
+            print(f"username {device_id}\npassword {password}\nclient id {device_id}")
+    return 0
+
+
 def _delegate(name: str, argv: Sequence[str]) -> int:
     module = DELEGATED[name]
     if importlib.util.find_spec(module) is None:
@@ -83,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             up(progress=not args.quiet)
             return _print_status()
+        if args.command == "device-credentials":
+            if args.env and len(args.device_ids) > 1:
+                raise StackError("--env prints one device's login; give one DEVICE_ID", 2)
+            return _device_credentials(args.device_ids, args.env)
         if args.command == "down":
             from stack.core import down
 

@@ -57,7 +57,9 @@ class Services:
         creds = Credentials.load_or_create(layout.config / "credentials.json")
         return cls(
             settings=settings,
-            mosquitto=Mosquitto(layout, settings.mqtt_port, settings.mqtt_tls_port, creds),
+            mosquitto=Mosquitto(
+                layout, settings.mqtt_port, settings.mqtt_tls_port, settings.mqtt_ws_port, creds
+            ),
             s3=S3Server(layout, settings.s3_port, creds.s3_access_key, creds.s3_secret_key),
             **_topology(layout, settings, values),
         )

@@ -11,7 +11,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from stack.secrets import write_private
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RETIRED_KEYS = frozenset({"MQTT_DEVICE_USERNAME", "MQTT_DEVICE_PASSWORD"})
+"""Keys `make up` once wrote and no longer does (the shared `fleet` device account is gone:
+each device has its own, `python -m stack device-credentials`); dropped when `.env` is rewritten."""
 
 
 def env_file() -> Path:
@@ -46,10 +51,10 @@ def load_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def write_env_file(path: Path, values: Mapping[str, str], header: str) -> None:
-    """Rewrite ``path`` with ``values``; keys the user added by hand are kept."""
-    existing = read_env_file(path)
+    """Rewrite ``path`` with ``values``; keys the user added by hand are kept. It holds
+    passwords, so it is created owner-only (never world-readable, not even briefly)."""
+    existing = {k: v for k, v in read_env_file(path).items() if k not in RETIRED_KEYS}
     existing.update(values)
     lines = [f"# {line}" for line in header.splitlines()]
     lines += [f"{k}={v}" for k, v in existing.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    write_private(path, "\n".join(lines) + "\n")

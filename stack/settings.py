@@ -13,6 +13,7 @@ from stack.layout import Layout
 DEFAULT_PORTS = {
     "MQTT_PORT": 1883,
     "MQTT_TLS_PORT": 8883,
+    "MQTT_WS_PORT": 9001,
     "KAFKA_PORT": 9092,
     "KAFKA_CONTROLLER_PORT": 9093,
     "S3_PORT": 9000,
@@ -32,6 +33,7 @@ class StackSettings:
     layout: Layout
     mqtt_port: int
     mqtt_tls_port: int
+    mqtt_ws_port: int
     kafka_port: int
     kafka_controller_port: int
     s3_port: int
@@ -44,14 +46,15 @@ class StackSettings:
             layout=Layout.from_env(env),
             mqtt_port=_port(env, "MQTT_PORT"),
             mqtt_tls_port=_port(env, "MQTT_TLS_PORT"),
+            mqtt_ws_port=_port(env, "MQTT_WS_PORT"),
             kafka_port=_port(env, "KAFKA_PORT"),
             kafka_controller_port=_port(env, "KAFKA_CONTROLLER_PORT"),
             s3_port=_port(env, "S3_PORT"),
             bucket=env.get("S3_BUCKET") or DEFAULT_BUCKET,
             env_file=Path(env.get("CITYFLEET_ENV_FILE") or env_file()),
         )
-        ports = [settings.mqtt_port, settings.mqtt_tls_port, settings.kafka_port,
-                 settings.kafka_controller_port, settings.s3_port]  # fmt: skip
+        ports = [settings.mqtt_port, settings.mqtt_tls_port, settings.mqtt_ws_port,
+                 settings.kafka_port, settings.kafka_controller_port, settings.s3_port]  # fmt: skip
         if len(set(ports)) != len(ports):
             raise StackError(f"two services share a port ({ports}); give each its own", exit_code=2)
         return settings

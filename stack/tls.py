@@ -1,7 +1,12 @@
-"""A local certificate authority and server certificate, made once with the openssl CLI."""
+"""A local certificate authority and server certificate, made once with the openssl CLI.
+
+The keys are written by openssl under umask 077, so they are owner-only from the first byte;
+the server key is then handed to the broker's user (it drops root), the CA key never is.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,12 +23,21 @@ authorityKeyIdentifier = keyid, issuer
 """
 
 
-def ensure_certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """Return (ca.crt, server.crt, server.key), creating them on first use."""
+def ensure_certificates(
+    folder: Path, key_owner: tuple[int, int] | None = None
+) -> tuple[Path, Path, Path]:
+    """Return (ca.crt, server.crt, server.key), creating them on first use; the server key
+    belongs to ``key_owner`` (uid, gid) when given."""
     ca_crt, ca_key = folder / "ca.crt", folder / "ca.key"
     crt, key = folder / "server.crt", folder / "server.key"
-    if all(p.is_file() for p in (ca_crt, crt, key)):
-        return ca_crt, crt, key
+    if not all(p.is_file() for p in (ca_crt, crt, key)):
+        _make(folder, ca_crt, ca_key, crt, key)
+    if key_owner is not None and (key.stat().st_uid, key.stat().st_gid) != key_owner:
+        os.chown(key, *key_owner)
+    return ca_crt, crt, key
+
+
+def _make(folder: Path, ca_crt: Path, ca_key: Path, crt: Path, key: Path) -> None:
     openssl = require_command("openssl", "run: apt-get install -y openssl")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "server.ext").write_text(_SERVER_EXT)
@@ -39,11 +53,12 @@ def ensure_certificates(folder: Path) -> tuple[Path, Path, Path]:
          "-extfile", folder / "server.ext"],
     ]  # fmt: skip
     for cmd in steps:
-        done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [str(c) for c in cmd], capture_output=True, text=True, check=False, umask=0o077
+        )
         if done.returncode != 0:
             raise StackError(
                 f"openssl failed making the MQTT TLS certificates: {done.stderr.strip()[-300:]}"
             )
-    for secret in (ca_key, key):
-        secret.chmod(0o600)
-    return ca_crt, crt, key
+    for public in (ca_crt, crt):  # certificates are public: every client reads the CA
+        public.chmod(0o644)

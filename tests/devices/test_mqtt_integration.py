@@ -22,6 +22,7 @@ import yaml
 
 from devices.mqtt import MqttNetwork, MqttSettings
 from devices.scenario import Scenario
+from stack.mosquitto import device_logins
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -165,7 +166,7 @@ def test_an_idle_session_pings_and_qos2_completes(stack_env: dict[str, str]) -> 
     listener = Listener(stack_env, [topic])
     net = _network(stack_env, keepalive_s=5)
     try:
-        net.add([device])
+        net.add([device], device_logins(stack_env, [device]))
         net.start()
         conn = net.conns[0]
         pings, deadline = 0, time.monotonic() + 7
@@ -191,7 +192,7 @@ def test_acl_stops_a_device_publishing_as_another(stack_env: dict[str, str]) -> 
     listener = Listener(stack_env, [f"city/vehicle/{me}", f"city/vehicle/{other}"])
     net = _network(stack_env)
     try:
-        net.add([me])
+        net.add([me], device_logins(stack_env, [me]))
         net.start()
         net.send(me, f"city/vehicle/{other}", b'{"forged": true}', 1)
         net.send(me, f"city/vehicle/{me}", b'{"own": true}', 1)
@@ -210,7 +211,7 @@ def test_offline_device_buffers_and_replays_in_order(
     device = f"{_prefix()}-buf"
     topic = f"city/vehicle/{device}"
     net = _network(stack_env, broker.port)
-    net.add([device])
+    net.add([device], broker.device_logins([device]))
     net.start()
 
     def pump(until, timeout: float = 60.0) -> None:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from stack.mosquitto import mqtt_connect
+from stack.mosquitto import device_logins, mqtt_connect
 from tests.stack.mqtt_clients import Listener, publish, publisher
 
 pytestmark = pytest.mark.integration
@@ -25,13 +25,8 @@ def test_device_publishes_over_tls_and_inspector_and_bridge_receive(stack_env):
     bridge = Listener(
         port, stack_env["MQTT_BRIDGE_USERNAME"], stack_env["MQTT_BRIDGE_PASSWORD"], "city/#"
     )
-    client = publisher(
-        tls_port,
-        stack_env["MQTT_DEVICE_USERNAME"],
-        stack_env["MQTT_DEVICE_PASSWORD"],
-        device,
-        ca_file=stack_env["MQTT_CA_FILE"],
-    )
+    password = device_logins(stack_env, [device])[device]
+    client = publisher(tls_port, device, password, device, ca_file=stack_env["MQTT_CA_FILE"])
     try:
         publish(client, f"city/gps/{device}", b'{"seq": 1}')
         assert inspector.next() == (f"city/gps/{device}", b'{"seq": 1}')
@@ -52,12 +47,8 @@ def test_device_cannot_publish_to_another_devices_topic(stack_env):
         stack_env["MQTT_PASSWORD"],
         "city/+/+",
     )
-    client = publisher(
-        int(stack_env["MQTT_PORT"]),
-        stack_env["MQTT_DEVICE_USERNAME"],
-        stack_env["MQTT_DEVICE_PASSWORD"],
-        device,
-    )
+    password = device_logins(stack_env, [device])[device]
+    client = publisher(int(stack_env["MQTT_PORT"]), device, password, device)
     try:
         publish(client, f"city/gps/{other}", b"forged")  # acknowledged, then dropped
         publish(client, f"city/gps/{device}", b"sentinel")
@@ -104,8 +95,8 @@ def test_private_broker_has_the_same_acl(private_mosquitto):
     broker = private_mosquitto()
     device = _id()
     inspector = Listener(broker.port, "inspector", broker.password("inspector"), "city/#")
-    client = publisher(broker.tls_port, "fleet", broker.password("fleet"), device,
-                       ca_file=str(broker.ca_file))  # fmt: skip
+    password = broker.device_logins([device])[device]
+    client = publisher(broker.tls_port, device, password, device, ca_file=str(broker.ca_file))
     try:
         publish(client, f"city/gps/{_id()}", b"forged")
         publish(client, f"city/gps/{device}", b"ok")

@@ -35,7 +35,7 @@ ENV = {
     "MQTT_CA_FILE": "/ca.crt",
     "MQTT_BRIDGE_USERNAME": "bridge",
     "MQTT_BRIDGE_PASSWORD": "pw",
-    "MQTT_DEVICE_USERNAME": "fleet",
+    "MQTT_GATEWAY_USERNAME": "gateway",
 }
 
 
@@ -44,7 +44,8 @@ def test_env_url_ca_file_and_logins() -> None:
     assert MqttEndpoint.from_env(env) == MqttEndpoint("b", 8884, True, "/ca.crt")
     assert MqttEndpoint.from_env(env, "mqtt://other").host == "other"
     assert login(env, "bridge") == ("bridge", "pw")
-    assert login(env, "gateway") == (None, None)
+    assert login(env, "gateway") == ("gateway", None)
+    assert login(env, "viewer") == (None, None)
 
 
 def test_devices_and_bridge_read_the_same_endpoint() -> None:
@@ -56,7 +57,7 @@ def test_devices_and_bridge_read_the_same_endpoint() -> None:
         assert (s.host, s.port, s.tls, s.ca_file) == (
             endpoint.host, endpoint.port, endpoint.tls, endpoint.ca_file,
         )  # fmt: skip
-    assert devices.device_user == "fleet" and bridge.username == "bridge"
+    assert devices.gateway_user == "gateway" and bridge.username == "bridge"
     with pytest.raises(BrokerError, match="use mqtt://"):
         MqttSettings.from_env(env, "http://x")
     with pytest.raises(ConfigError, match="use mqtt://"):
