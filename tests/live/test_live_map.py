@@ -113,6 +113,35 @@ def test_devices_appear_move_and_go_offline(
     assert browser_page.errors == []
 
 
+def test_a_killed_fleet_greys_out_by_its_last_will(
+    browser_page: WatchedPage,
+    live_server: LiveServer,
+    live_env: dict[str, str],
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    open_page(browser_page, live_server)
+    devices = pipeline.devices(
+        "smoke",
+        tmp_path,
+        {**live_env, "PYTHONUNBUFFERED": "1"},
+        "--speed", "4", "--start", "now", "--no-state", "--id-prefix", prefix,
+    )  # fmt: skip
+    with pipeline.running(devices):
+        wait_for(
+            "vehicle markers",
+            lambda: browser_page.page.locator(".vehicle-icon").count() == 2,
+        )
+        assert browser_page.number("data-devices-online") >= 2
+        devices.kill()  # kill -9: no clean offline, the broker publishes each device's will
+    wait_for("every will", lambda: browser_page.number("data-devices-online") == 0)
+    wait_for(
+        "vehicles greyed out",
+        lambda: browser_page.page.locator(".vehicle-icon.offline").count() == 2,
+    )
+    assert browser_page.errors == []
+
+
 def test_a_hostile_payload_is_shown_as_text(
     browser_page: WatchedPage, live_server: LiveServer, live_env: dict[str, str], prefix: str
 ) -> None:
