@@ -20,14 +20,18 @@ from urllib.parse import urlsplit
 import orjson
 import paho.mqtt.client as paho
 from confluent_kafka import Consumer, TopicPartition
+from paho.mqtt.properties import Properties
 
 from stack.env import REPO_ROOT
 
 Message = tuple[str, bytes]  # MQTT topic, payload
+PropsMessage = tuple[str, bytes, Properties | None]  # ... and MQTT 5 PUBLISH properties
 PUBLISH_WINDOW = 10_000
 
 
-def publish(env: Mapping[str, str], messages: Iterable[Message], qos: int = 1) -> int:
+def publish(
+    env: Mapping[str, str], messages: Iterable[Message | PropsMessage], qos: int = 1
+) -> int:
     """Publish with the gateway account and wait until the broker acked every QoS 1 message."""
     url = urlsplit(env["MQTT_URL"])
     client = paho.Client(
@@ -41,11 +45,13 @@ def publish(env: Mapping[str, str], messages: Iterable[Message], qos: int = 1) -
     client.connect(url.hostname or "127.0.0.1", url.port or 1883)
     client.loop_start()
     infos = []
-    for topic, payload in messages:
+    for topic, payload, *props in messages:
         # paho refuses (ERR_QUEUE_SIZE) once too many are unconfirmed: keep a bounded window.
         if len(infos) >= PUBLISH_WINDOW:
             infos[-PUBLISH_WINDOW].wait_for_publish(timeout=120)
-        infos.append(client.publish(topic, payload, qos=qos))
+        infos.append(
+            client.publish(topic, payload, qos=qos, properties=props[0] if props else None)
+        )
     for info in infos:
         info.wait_for_publish(timeout=120)
     client.disconnect()
