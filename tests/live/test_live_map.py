@@ -47,6 +47,20 @@ def live_server(live_env: dict[str, str], prefix: str) -> Iterator[LiveServer]:
         yield server
 
 
+@pytest.fixture
+def smoke_fleet(
+    live_env: dict[str, str], prefix: str, tmp_path: Path
+) -> Callable[..., pipeline.Component]:
+    """The smoke scenario's devices under this test's prefix at ``speed`` (not yet started)."""
+
+    def make(speed: float) -> pipeline.Component:
+        env = {**live_env, "PYTHONUNBUFFERED": "1"}
+        flags = ["--speed", str(speed), "--start", "now", "--no-state", "--id-prefix", prefix]
+        return pipeline.devices("smoke", tmp_path, env, *flags)
+
+    return make
+
+
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -65,19 +79,13 @@ def open_page(page: WatchedPage, server: LiveServer) -> None:
 def test_devices_appear_move_and_go_offline(
     browser_page: WatchedPage,
     live_server: LiveServer,
-    live_env: dict[str, str],
+    smoke_fleet: Callable[..., pipeline.Component],
     prefix: str,
-    tmp_path: Path,
 ) -> None:
     open_page(browser_page, live_server)
     assert browser_page.number("data-messages") == 0
     assert browser_page.page.locator("path.leaflet-interactive").count() >= 1  # the route
-    devices = pipeline.devices(
-        "smoke",
-        tmp_path,
-        {**live_env, "PYTHONUNBUFFERED": "1"},
-        "--speed", "8", "--start", "now", "--no-state", "--id-prefix", prefix,
-    )  # fmt: skip
+    devices = smoke_fleet(speed=8)
     with pipeline.running(devices):
         wait_for("two vehicles online", lambda: browser_page.number("data-devices-online") >= 2)
         first = browser_page.number("data-messages")
@@ -116,17 +124,10 @@ def test_devices_appear_move_and_go_offline(
 def test_a_killed_fleet_greys_out_by_its_last_will(
     browser_page: WatchedPage,
     live_server: LiveServer,
-    live_env: dict[str, str],
-    prefix: str,
-    tmp_path: Path,
+    smoke_fleet: Callable[..., pipeline.Component],
 ) -> None:
     open_page(browser_page, live_server)
-    devices = pipeline.devices(
-        "smoke",
-        tmp_path,
-        {**live_env, "PYTHONUNBUFFERED": "1"},
-        "--speed", "4", "--start", "now", "--no-state", "--id-prefix", prefix,
-    )  # fmt: skip
+    devices = smoke_fleet(speed=4)
     with pipeline.running(devices):
         wait_for(
             "vehicle markers",
