@@ -1,9 +1,10 @@
 """Device fleet benchmarks: the fast London-Birmingham trip, msg/s from one process and from
-shards, and 10,000 devices on their own connections at 1 msg/s in real time.
+shards, 10,000 devices on their own connections at 1 msg/s in real time, and how fast 10,000
+devices are provisioned and connect with their own credentials (``--only connect``).
 
 Every figure is read from the devices' own ``--manifest`` (published, wall time, lag), with
 Mosquitto's raw ``mosquitto_pub`` → ``mosquitto_sub`` rate measured in the same run as reference.
-Run: ``python -m benchmarks.devices [--quick]``.
+Run: ``python -m benchmarks.devices [--quick] [--only connect]``.
 """
 
 from __future__ import annotations
@@ -147,14 +148,67 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
         ))  # fmt: skip
         rows.append(row(f"{devices:,} devices real time: max lag behind the wall clock",
                         stats["max_lag_s"], "s"))  # fmt: skip
+    rows += connect_rows(env)
     return rows
+
+
+def _connect_seconds(env: dict[str, str], logins: dict[str, tuple[str, str]]) -> float:
+    """Seconds from the first CONNECT to the last CONNACK: one connection per device, the
+    fleet's own code path (``MqttNetwork.start``), client id = device id."""
+    from devices.mqtt import MqttNetwork, MqttSettings
+    from devices.scenario import Scenario
+
+    scenario = Scenario.model_validate({
+        "name": "bench-connect", "duration_s": 1, "routes": [{"id": "r", "file": "x"}],
+        "mqtt": {"keepalive_s": 120},
+    })  # fmt: skip
+    net = MqttNetwork(MqttSettings.from_env(env), scenario, seed=1)
+    net.add(list(logins), logins)
+    start = time.perf_counter()
+    net.start(timeout=600)
+    took = time.perf_counter() - start
+    net.close(timeout=60)
+    return took
+
+
+def connect_rows(env: dict[str, str], devices: int = 10_000) -> list[Row]:
+    """Provisioning and connecting ``devices`` new devices with their own credentials, beside
+    the same devices logging in through one shared account (how the old ``fleet`` login
+    worked: no per-device password, any client id), in the same run."""
+    from stack.mosquitto import device_logins
+
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    ids = [f"{prefix}-dev-{i:05d}" for i in range(devices)]
+    shared = (env["MQTT_GATEWAY_USERNAME"], env["MQTT_GATEWAY_PASSWORD"])
+    before = [_connect_seconds(env, {d: shared for d in ids})]
+    start = time.perf_counter()
+    passwords = device_logins(env, ids)
+    provision_s = time.perf_counter() - start
+    start = time.perf_counter()
+    device_logins(env, ids)  # what every later fleet start does: check, nothing to add
+    recheck_s = time.perf_counter() - start
+    after = _connect_seconds(env, {d: (d, pw) for d, pw in passwords.items()})
+    before.append(_connect_seconds(env, {d: shared for d in ids}))  # before and after: fairer
+    n = f"{devices:,}"
+    return [
+        row(f"devices: provision {n} new device accounts (password file + broker reload)",
+            provision_s, "s", note=f"{devices / provision_s:,.0f} accounts/s; "
+            f"checking them again (every later fleet start) {recheck_s:.2f} s"),
+        row(f"devices: connect {n} with own credentials", devices / after, "conn/s",
+            f"connect {n} through one shared account, same run (the old fleet login)",
+            devices / min(before), note=f"{after:.1f} s; shared account "
+            f"{' s, '.join(f'{b:.1f}' for b in before)} s (run before and after; the faster)"),
+    ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.devices", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--only", choices=["connect"], help="run one piece only")
     args = parser.parse_args(argv)
-    report(run(load_env(), args.quick), "devices")
+    env = load_env()
+    rows = connect_rows(env) if args.only == "connect" else run(env, args.quick)
+    report(rows, "devices-connect" if args.only == "connect" else "devices")
     return 0
 
 

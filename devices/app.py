@@ -155,7 +155,9 @@ def _live(loaded, options, env, state, speed, console: Console, stopping) -> int
     return 0 if unacked == 0 else 1
 
 
-def _logins(env: dict[str, str], device_ids: list[str], multiplex: int) -> dict[str, str] | None:
+def _logins(
+    env: dict[str, str], device_ids: list[str], multiplex: int
+) -> dict[str, tuple[str, str]] | None:
     """Each device's own MQTT login, provisioned on the broker `.env` names (creating the
     accounts it lacks, as `python -m stack device-credentials` does); gateways need none."""
     if multiplex:
@@ -165,7 +167,7 @@ def _logins(env: dict[str, str], device_ids: list[str], multiplex: int) -> dict[
     from stack.mosquitto import device_logins
 
     try:
-        return device_logins(env, device_ids)
+        return {d: (d, pw) for d, pw in device_logins(env, device_ids).items()}
     except StackError as exc:
         raise BrokerError(f"provisioning the devices' MQTT accounts: {exc}") from None
 

@@ -88,9 +88,12 @@ class MqttNetwork(Sessions):
         self._misc_every = min(5.0, self.keepalive / 4)
 
     # ----- set-up
-    def add(self, device_ids: list[str], logins: Mapping[str, str] | None = None) -> None:
-        """Connections for these devices: each its own, logging in as itself with its password
-        from ``logins`` (device id -> password), or shared gateway ones when multiplexing."""
+    def add(
+        self, device_ids: list[str], logins: Mapping[str, tuple[str, str]] | None = None
+    ) -> None:
+        """Connections for these devices: each its own, with its login from ``logins`` (device
+        id -> (username, password); a device's username is its id), or shared gateway ones
+        when multiplexing. The client id is always the device id."""
         if self.multiplex:
             conns = [Conn(f"{self.prefix}-gw-{i:03d}") for i in range(self.multiplex)]
             for c in conns:
@@ -107,7 +110,7 @@ class MqttNetwork(Sessions):
         assert logins is not None
         for device_id in device_ids:
             conn = Conn(device_id)
-            self._client(conn, device_id, logins[device_id])
+            self._client(conn, *logins[device_id])
             self.links[device_id] = Link(device_id, conn)
             conn.devices.append(self.links[device_id])
             self.conns.append(conn)

@@ -122,13 +122,20 @@ class PasswordFile:
             write_private(self.path, "".join(service) + "".join(keep.values()), self.owner)
 
     def ensure(self, accounts: Iterable[tuple[str, str]]) -> list[str]:
-        """Add (or fix) each (username, password) the file does not accept; returns those."""
+        """Add (or fix) each (username, password) the file does not accept; returns those.
+
+        Device passwords all derive from one key, so a rotated key shows in any line: one
+        present line is verified, and all of them only if it fails (verifying 10,000 PBKDF2
+        hashes at every fleet start would cost seconds)."""
         with self.locked():
             current = self.lines()
+            wanted = list(accounts)
+            present = [(u, pw) for u, pw in wanted if u in current]
+            stale = bool(present) and not line_matches(current[present[0][0]], present[0][1])
             changed = [
                 (user, password)
-                for user, password in accounts
-                if user not in current or not line_matches(current[user], password)
+                for user, password in wanted
+                if user not in current or (stale and not line_matches(current[user], password))
             ]
             if not changed:
                 return []

@@ -152,6 +152,11 @@ def test_last_will_fires_when_the_device_process_is_killed(stack_env: dict[str, 
         late.close()
 
 
+def _logins(env: dict[str, str], device: str) -> dict[str, tuple[str, str]]:
+    """The device's own login, provisioned on the broker ``env`` names."""
+    return {device: (device, device_logins(env, [device])[device])}
+
+
 def _network(env: dict[str, str], port: int | None = None, **mqtt_options: int) -> MqttNetwork:
     settings = MqttSettings.from_env(env, f"mqtt://127.0.0.1:{port}" if port else None)
     scenario = Scenario.model_validate(
@@ -166,7 +171,7 @@ def test_an_idle_session_pings_and_qos2_completes(stack_env: dict[str, str]) -> 
     listener = Listener(stack_env, [topic])
     net = _network(stack_env, keepalive_s=5)
     try:
-        net.add([device], device_logins(stack_env, [device]))
+        net.add([device], _logins(stack_env, device))
         net.start()
         conn = net.conns[0]
         pings, deadline = 0, time.monotonic() + 7
@@ -192,7 +197,7 @@ def test_acl_stops_a_device_publishing_as_another(stack_env: dict[str, str]) -> 
     listener = Listener(stack_env, [f"city/vehicle/{me}", f"city/vehicle/{other}"])
     net = _network(stack_env)
     try:
-        net.add([me], device_logins(stack_env, [me]))
+        net.add([me], _logins(stack_env, me))
         net.start()
         net.send(me, f"city/vehicle/{other}", b'{"forged": true}', 1)
         net.send(me, f"city/vehicle/{me}", b'{"own": true}', 1)
@@ -211,7 +216,7 @@ def test_offline_device_buffers_and_replays_in_order(
     device = f"{_prefix()}-buf"
     topic = f"city/vehicle/{device}"
     net = _network(stack_env, broker.port)
-    net.add([device], broker.device_logins([device]))
+    net.add([device], {device: (device, broker.device_logins([device])[device])})
     net.start()
 
     def pump(until, timeout: float = 60.0) -> None:
