@@ -62,10 +62,12 @@ def chromium() -> Iterator[BrowserContext]:
 
 @dataclass
 class WatchedPage:
-    """A page and what went wrong in it: console errors and uncaught exceptions."""
+    """A page, what it fetched, and what went wrong in it: console errors, uncaught exceptions."""
 
     page: Page
     errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    """Every URL the page asked for over HTTP (WebSockets are not requests here)."""
 
     def attribute(self, name: str) -> str:
         """An attribute of the page's root element (``<html data-...>``), "" when absent."""
@@ -82,7 +84,7 @@ class WatchedPage:
 
 
 def watch(context: BrowserContext) -> WatchedPage:
-    """A new page in ``context`` that records its console errors and uncaught exceptions."""
+    """A new page in ``context`` recording its requests, console errors and uncaught exceptions."""
     page = context.new_page()
     watched = WatchedPage(page)
 
@@ -92,4 +94,5 @@ def watch(context: BrowserContext) -> WatchedPage:
 
     page.on("console", console)
     page.on("pageerror", lambda exc: watched.errors.append(f"page error: {exc}"))
+    page.on("request", lambda request: watched.requests.append(request.url))
     return watched

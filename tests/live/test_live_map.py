@@ -9,9 +9,11 @@ payload stays text. Screenshots are kept under the state folder's artifacts/.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -119,6 +121,9 @@ def test_devices_appear_move_and_go_offline(
     )
     assert browser_page.number("data-devices-seen") >= 4
     assert browser_page.errors == []
+    own = (live_server.url, f"blob:{live_server.url}")  # mqtt.js's timer worker is a blob
+    outside = [url for url in browser_page.requests if not url.startswith(own)]
+    assert outside == [], "without a tile URL the page fetches nothing from elsewhere"
 
 
 def test_a_killed_fleet_greys_out_by_its_last_will(
@@ -177,3 +182,53 @@ def test_a_hostile_payload_is_shown_as_text(
     assert popup.locator("script, img, b").count() == 0
     assert browser_page.page.evaluate("() => window.pwned") is None
     assert browser_page.errors == []
+
+
+# The smallest valid PNG (1x1): a tile server only has to answer with an image.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cff0bf1e0005ff02fe7e4e9b620000000049454e44ae426082"
+)
+
+
+@pytest.fixture
+def tile_server() -> Iterator[tuple[str, list[str]]]:
+    """A local tile server: its URL template and the paths it was asked for."""
+    asked: list[str] = []
+
+    class Tiles(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png", asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_tiles_appear_only_when_configured(
+    browser_page: WatchedPage,
+    live_env: dict[str, str],
+    prefix: str,
+    tile_server: tuple[str, list[str]],
+) -> None:
+    url, asked = tile_server
+    attribution = "<b>Tiles</b> & co"
+    env = {**live_env, "LIVE_TILE_URL": url, "LIVE_TILE_ATTRIBUTION": attribution}
+    with serve("smoke", env, id_prefix=prefix, port=0) as server:
+        open_page(browser_page, server)
+        tiles = browser_page.page.locator("img.leaflet-tile-loaded")
+        wait_for("background tiles", lambda: tiles.count() >= 1)
+    assert asked and all(path.endswith(".png") for path in asked)
+    credit = browser_page.page.locator(".leaflet-control-attribution").inner_text()
+    assert attribution in credit  # shown as text, not as markup
+    assert browser_page.errors == []  # the policy lets the tile server's images in
