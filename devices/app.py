@@ -110,7 +110,7 @@ def _live(loaded, options, env, state, speed, console: Console, stopping) -> int
     uploader = Uploader.from_env(env) if needs_s3 else None
     fleet = build(loaded, net, state, start=options.start, shard=options.shard, uploader=uploader)
     try:
-        net.add(list(fleet.streams), _logins(env, list(fleet.streams), net.multiplex))
+        net.add(list(fleet.streams), _logins(env, net.connections(list(fleet.streams))))
         net.start()
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -155,21 +155,22 @@ def _live(loaded, options, env, state, speed, console: Console, stopping) -> int
     return 0 if unacked == 0 else 1
 
 
-def _logins(
-    env: dict[str, str], device_ids: list[str], multiplex: int
-) -> dict[str, tuple[str, str]] | None:
-    """Each device's own MQTT login, provisioned on the broker `.env` names (creating the
-    accounts it lacks, as `python -m stack device-credentials` does); gateways need none."""
-    if multiplex:
-        return None
+def _logins(env: dict[str, str], connections: dict[str, list[str]]) -> dict[str, tuple[str, str]]:
+    """Each connection's own MQTT login, provisioned on the broker `.env` names (creating what
+    it lacks, as `python -m stack device-credentials` does): a device's, or a gateway's allowed
+    to publish only for the devices it carries."""
     from devices.mqtt import BrokerError
     from stack.errors import StackError
-    from stack.mosquitto import device_logins
+    from stack.mosquitto import device_logins, gateway_logins
 
     try:
-        return {d: (d, pw) for d, pw in device_logins(env, device_ids).items()}
+        if all(carried == [cid] for cid, carried in connections.items()):
+            passwords = device_logins(env, list(connections))
+        else:
+            passwords = gateway_logins(env, connections)
     except StackError as exc:
         raise BrokerError(f"provisioning the devices' MQTT accounts: {exc}") from None
+    return {client_id: (client_id, password) for client_id, password in passwords.items()}
 
 
 def _stats(fleet: Fleet, net, result: runner.RunResult) -> dict:

@@ -88,21 +88,34 @@ class MqttNetwork(Sessions):
         self._misc_every = min(5.0, self.keepalive / 4)
 
     # ----- set-up
+    def connections(self, device_ids: list[str]) -> dict[str, list[str]]:
+        """Client id of each connection -> the devices it carries: one each, or the gateways'
+        share when multiplexing (what their accounts are provisioned for)."""
+        if not self.multiplex:
+            return {d: [d] for d in device_ids}
+        plan: dict[str, list[str]] = {
+            f"{self.prefix}-gw-{i:03d}": [] for i in range(self.multiplex)
+        }
+        gateways = list(plan)
+        for device_id in device_ids:
+            plan[gateways[crc32(device_id.encode()) % len(gateways)]].append(device_id)
+        return plan
+
     def add(
         self, device_ids: list[str], logins: Mapping[str, tuple[str, str]] | None = None
     ) -> None:
-        """Connections for these devices: each its own, with its login from ``logins`` (device
-        id -> (username, password); a device's username is its id), or shared gateway ones
-        when multiplexing. The client id is always the device id."""
+        """Connections for these devices (``connections``), each logging in with its login from
+        ``logins`` (client id -> (username, password); a device's or a gateway's username is
+        its client id). Gateways without one share the trusted `gateway` account."""
         if self.multiplex:
-            conns = [Conn(f"{self.prefix}-gw-{i:03d}") for i in range(self.multiplex)]
-            for c in conns:
-                self._client(c, self.settings.gateway_user, self.settings.gateway_password)
-            for device_id in device_ids:
-                conn = conns[crc32(device_id.encode()) % len(conns)]
-                self.links[device_id] = Link(device_id, conn)
-                conn.devices.append(self.links[device_id])
-            self.conns += conns
+            for client_id, carried in self.connections(device_ids).items():
+                conn = Conn(client_id)
+                shared = (self.settings.gateway_user, self.settings.gateway_password)
+                self._client(conn, *(logins or {}).get(client_id, shared))
+                for device_id in carried:
+                    self.links[device_id] = Link(device_id, conn)
+                    conn.devices.append(self.links[device_id])
+                self.conns.append(conn)
             return
         missing = [d for d in device_ids if not logins or d not in logins]
         if missing:

@@ -18,10 +18,11 @@ import contextlib
 import fcntl
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from stack.credentials import MQTT_USERS, Credentials
@@ -85,6 +86,17 @@ def line_matches(line: str, password: str) -> bool:
     return hmac.compare_digest(mine, digest)
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside ``path`` (``<name>.lock``), across processes."""
+    with path.with_name(path.name + ".lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class PasswordFile:
     """The broker's ``password_file``: service accounts first, then one line per device."""
 
@@ -92,16 +104,9 @@ class PasswordFile:
         self.path = path
         self.owner = owner
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> contextlib.AbstractContextManager[None]:
         """One writer at a time (fleet shards and `device-credentials` may run together)."""
-        lock = self.path.with_name(self.path.name + ".lock")
-        with lock.open("a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        return _locked(self.path)
 
     def lines(self) -> dict[str, str]:
         """username -> its line, as the file has them now."""
@@ -143,6 +148,44 @@ class PasswordFile:
                 current[user] = hash_line(user, password)
             write_private(self.path, "".join(current.values()), self.owner)
             return [user for user, _ in changed]
+
+
+class GatewayAcl:
+    """Which devices each provisioned gateway may publish for, kept beside the password file
+    (``gateways.json``) and rendered into the ACL after the fixed rules (``mosquitto/acl``).
+
+    A gateway multiplexes many devices on one connection, so it cannot be bound to one topic
+    like a device; it gets one ``topic write`` line per device it carries (and its own status
+    topic, its will). Mosquitto checks a user's lines in turn, so a gateway's publish costs
+    time linear in its devices: fine for the tens to thousands a gateway carries."""
+
+    def __init__(self, path: Path, owner: tuple[int, int] | None = None) -> None:
+        self.path = path
+        self.owner = owner
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        return _locked(self.path)
+
+    def load(self) -> dict[str, list[str]]:
+        return json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def merge(self, gateways: Mapping[str, list[str]]) -> bool:
+        """Record each gateway's devices (replacing what it had); True if anything changed."""
+        current = self.load()
+        updated = {**current, **{gw: sorted(devices) for gw, devices in gateways.items()}}
+        if updated == current:
+            return False
+        write_private(self.path, json.dumps(updated, indent=1) + "\n", self.owner)
+        return True
+
+    def render(self, fixed: str) -> str:
+        sections = [
+            f"\nuser {gw}\ntopic write city/status/{gw}\n"
+            + "".join(f"topic write city/+/{device}\n" for device in devices)
+            for gw, devices in sorted(self.load().items())
+        ]
+        head = "\n# Provisioned gateways (stack.accounts.GatewayAcl): each only for its devices.\n"
+        return fixed + (head + "".join(sections) if sections else "")
 
 
 def mosquitto_owner() -> tuple[int, int] | None:

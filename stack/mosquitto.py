@@ -22,6 +22,7 @@ from stack import mqtt_limits
 from stack.accounts import (
     ANY_CLIENT_ID,
     CLIENT_ID_PREFIXES,
+    GatewayAcl,
     PasswordFile,
     check_device_id,
     device_password,
@@ -139,6 +140,8 @@ class Mosquitto(Server):
         self.data_dir = layout.data / "mosquitto"
         self.owner = mosquitto_owner()
         self.passwords = PasswordFile(self.home / "passwd", self.owner)
+        self.gateways = GatewayAcl(self.home / "gateways.json", self.owner)
+        self.acl_file = self.home / "acl"
         super().__init__(layout, str(self.config_file))
 
     @classmethod
@@ -182,7 +185,7 @@ class Mosquitto(Server):
         ca, crt, key = ensure_certificates(self.layout.certs, self.owner)
         prefixes = " ".join(f"{user}={prefix}" for user, prefix in CLIENT_ID_PREFIXES.items())
         return Template((TEMPLATE_DIR / "mosquitto.conf.template").read_text()).substitute(
-            passwd_file=self.passwords.path, acl_file=self.home / "acl", data_dir=self.data_dir,
+            passwd_file=self.passwords.path, acl_file=self.acl_file, data_dir=self.data_dir,
             user_line="user mosquitto" if self.owner else "",
             plugin_file=build_plugin(self.layout), any_clientid=" ".join(ANY_CLIENT_ID),
             clientid_prefix=prefixes,
@@ -207,8 +210,12 @@ class Mosquitto(Server):
         private_dir(self.data_dir, self.owner)
         text = self.config_text()
         self.passwords.write_services(self.credentials)
-        write_private(self.home / "acl", (TEMPLATE_DIR / "acl").read_text(), self.owner)
+        self._write_acl()
         write_private(self.config_file, text, self.owner)
+
+    def _write_acl(self) -> None:
+        fixed = (TEMPLATE_DIR / "acl").read_text()
+        write_private(self.acl_file, self.gateways.render(fixed), self.owner)
 
     def start(self, timeout: float | None = None) -> None:
         """Start, or reuse the running broker; one running an older config (listeners, plugin,
@@ -239,22 +246,39 @@ class Mosquitto(Server):
         raise_nofile()  # inherited by the broker: devices open 10,000 connections
         self.proc.launch([mosquitto_binary(), "-c", str(self.config_file)], cwd=self.data_dir)
 
-    def provision(self, accounts: Mapping[str, str], timeout: float = 30.0) -> list[str]:
-        """Make the broker accept each username -> password: add what the password file lacks
-        and have the running broker re-read it (SIGHUP). Returns the usernames added."""
+    def provision(
+        self,
+        accounts: Mapping[str, str],
+        gateways: Mapping[str, list[str]] | None = None,
+        timeout: float = 30.0,
+    ) -> list[str]:
+        """Make the broker accept each username -> password (and let each gateway publish for
+        its devices): add what the password file and ACL lack and have the running broker
+        re-read them (SIGHUP). Returns the usernames added."""
         added = self.passwords.ensure(accounts.items())
+        acl_changed = False
+        if gateways:
+            with self.gateways.locked():
+                acl_changed = self.gateways.merge(gateways)
+                if acl_changed:
+                    self._write_acl()
         pid = self.pid
-        if added and pid is not None:  # a stopped broker reads the file when it starts
+        if (added or acl_changed) and pid is not None:  # a stopped broker reads them at start
             os.kill(pid, signal.SIGHUP)
-            self._await_login(added[-1], accounts[added[-1]], timeout)
+            if added:
+                self._await_login(added[-1], accounts[added[-1]], timeout)
+            else:  # the broker reloads before it serves the next connection
+                self._await_login("inspector", self.credentials.mqtt["inspector"], timeout)
         return added
 
     def _await_login(self, username: str, password: str, timeout: float) -> None:
+        # A service account keeps its own client id rule: the probe uses a fresh one then.
         """The reload is asynchronous: wait until the broker accepts the last account added
         (it re-reads the whole file, so then it accepts them all)."""
         deadline = time.monotonic() + timeout
         while True:
-            code = mqtt_connect(self.port, username, password, timeout=2.0, client_id=username)
+            client_id = None if username in ANY_CLIENT_ID else username
+            code = mqtt_connect(self.port, username, password, timeout=2.0, client_id=client_id)
             if code is not None and not code.is_failure:
                 return
             if time.monotonic() > deadline:
@@ -301,4 +325,16 @@ def device_logins(env: Mapping[str, str], device_ids: Iterable[str]) -> dict[str
     broker = Mosquitto.from_env(env)
     logins = {d: device_password(broker.credentials, check_device_id(d)) for d in device_ids}
     broker.provision(logins)
+    return logins
+
+
+def gateway_logins(env: Mapping[str, str], gateways: Mapping[str, list[str]]) -> dict[str, str]:
+    """gateway id -> MQTT password, provisioning each gateway (username = client id = its id)
+    to publish only for the devices listed for it, on the broker ``env`` names."""
+    broker = Mosquitto.from_env(env)
+    for devices in gateways.values():
+        for device_id in devices:
+            check_device_id(device_id)
+    logins = {g: device_password(broker.credentials, check_device_id(g)) for g in gateways}
+    broker.provision(logins, gateways)
     return logins

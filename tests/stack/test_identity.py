@@ -23,6 +23,7 @@ from paho.mqtt.properties import Properties
 from stack import mqtt_limits
 from stack.accounts import VIEWER_CLIENT_PREFIX
 from stack.env import REPO_ROOT
+from stack.mosquitto import gateway_logins
 from tests.stack.mqtt_clients import Listener
 
 pytestmark = pytest.mark.integration
@@ -200,6 +201,27 @@ def test_the_viewer_reads_city_only_over_websockets(broker) -> None:
     # One connection per browser tab, each its own id; never a device's or the bridge's id.
     for client_id in (device_id, BRIDGE_ID, "viewer", VIEWER_CLIENT_PREFIX):
         assert not connect(broker.ws_port, "viewer", password, client_id, websockets=True).accepted
+
+
+def test_a_gateway_publishes_only_for_the_devices_it_was_provisioned_for(broker) -> None:
+    gw, mine, other = f"{_id()}-gw-000", [f"{_id()}-a", f"{_id()}-b"], f"{_id()}-c"
+    password = gateway_logins(broker.env, {gw: mine})[gw]
+    inspector = Listener(broker.port, "inspector", broker.password("inspector"), "city/+/+")
+    assert not connect(broker.port, gw, password, mine[0]).accepted  # its own client id only
+    gateway = connect(broker.port, gw, password, gw)
+    try:
+        assert gateway.publish(f"city/gps/{other}", b"forged") == 0x87
+        for device in mine:
+            assert gateway.publish(f"city/gps/{device}", b"ok") == 0
+        assert [inspector.next(), inspector.next()] == [(f"city/gps/{d}", b"ok") for d in mine]
+        # Re-provisioned for another device: the running broker applies it at once.
+        gateway_logins(broker.env, {gw: [other]})
+        assert gateway.publish(f"city/gps/{other}", b"now mine") == 0
+        assert gateway.publish(f"city/gps/{mine[0]}", b"no longer") == 0x87
+        assert inspector.next() == (f"city/gps/{other}", b"now mine")
+    finally:
+        gateway.close()
+        inspector.close()
 
 
 def test_device_credentials_command_provisions_the_running_broker(broker) -> None:
