@@ -1,10 +1,12 @@
 """Device fleet benchmarks: the fast London-Birmingham trip, msg/s from one process and from
 shards, 10,000 devices on their own connections at 1 msg/s in real time, and how fast 10,000
-devices are provisioned and connect with their own credentials (``--only connect``).
+devices are provisioned and connect with their own credentials (``--only connect``), and 24
+simulated hours of London-Birmingham with background traffic in a dry run (``--only traffic``,
+no broker needed).
 
 Every figure is read from the devices' own ``--manifest`` (published, wall time, lag), with
 Mosquitto's raw ``mosquitto_pub`` → ``mosquitto_sub`` rate measured in the same run as reference.
-Run: ``python -m benchmarks.devices [--quick] [--only connect]``.
+Run: ``python -m benchmarks.devices [--quick] [--only connect|traffic]``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -149,6 +152,7 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
         rows.append(row(f"{devices:,} devices real time: max lag behind the wall clock",
                         stats["max_lag_s"], "s"))  # fmt: skip
     rows += connect_rows(env)
+    rows += traffic_rows()
     return rows
 
 
@@ -201,11 +205,48 @@ def connect_rows(env: dict[str, str], devices: int = 10_000) -> list[Row]:
     ]  # fmt: skip
 
 
+def _dry_run_day(scenario: Path, tmp: Path) -> tuple[float, float, int]:
+    """(wall s, CPU s, messages) of one ``--dry-run --fast`` to /dev/null."""
+    manifest = tmp / f"manifest-{uuid.uuid4().hex[:6]}.json"
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "devices", "--scenario", str(scenario), "--fast", "--dry-run",
+         "--no-state", "--manifest", str(manifest)],
+        stdout=subprocess.DEVNULL, check=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
+    return wall, cpu, _published(json.loads(manifest.read_text()))
+
+
+def traffic_rows() -> list[Row]:
+    """24 simulated hours of london-birmingham with background traffic (the cell transmission
+    model) in ``--dry-run``, beside the same day without background demand, same run. No
+    broker needed."""
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        day = {"duration_s": 86_400}
+        ref = _scenario(tmp, "london-birmingham", **day, traffic={"background": False})
+        ref_wall, ref_cpu, ref_n = _dry_run_day(ref, tmp)
+        wall, cpu, n = _dry_run_day(_scenario(tmp, "london-birmingham", **day), tmp)
+    return [
+        row("devices: london-birmingham 24 h with traffic, dry run", wall, "s",
+            "same 24 h without background traffic, same run", ref_wall,
+            note=f"goal < 30 s; CPU {cpu:.1f} s (reference {ref_cpu:.1f} s); "
+            f"{n:,} messages (reference {ref_n:,})"),
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.devices", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--only", choices=["connect"], help="run one piece only")
+    parser.add_argument("--only", choices=["connect", "traffic"], help="run one piece only")
     args = parser.parse_args(argv)
+    if args.only == "traffic":
+        report(traffic_rows(), "devices-traffic")
+        return 0
     env = load_env()
     rows = connect_rows(env) if args.only == "connect" else run(env, args.quick)
     report(rows, "devices-connect" if args.only == "connect" else "devices")
