@@ -1,7 +1,8 @@
-"""How many messages each stage holds: published on MQTT, in Kafka, in the silver lake.
+"""How many messages each stage holds: published on MQTT, in Kafka.
 
 The demo and the fault drill show these live; they are cheap probes (an MQTT subscription,
-Kafka watermarks, Parquet footers), not the audit, which is Spark's completeness report.
+Kafka watermarks), not the audit (``spark.audit``). Silver's row counts come from the Delta
+log through ``spark.reader.LakeReader.silver_rows``.
 """
 
 from __future__ import annotations
