@@ -144,15 +144,5 @@ def parquet_dataset(s3: fs.S3FileSystem, path: str) -> ds.Dataset | None:
         return None
 
 
-def silver_rows(env: Mapping[str, str], root: str = "") -> dict[str, int]:
-    """Per stream: rows in ``s3://$S3_BUCKET/<root>silver/<topic>/``, from Parquet footers."""
-    s3 = s3_filesystem(env)
-    counts: dict[str, int] = {}
-    for name, topic in STREAM_TOPICS.items():
-        dataset = parquet_dataset(s3, f"{env['S3_BUCKET']}/{root}silver/{topic}")
-        counts[name] = dataset.count_rows() if dataset is not None else 0
-    return counts
-
-
 def delta(now: Mapping[str, int], base: Mapping[str, int]) -> dict[str, int]:
     return {k: now.get(k, 0) - base.get(k, 0) for k in STREAM_TOPICS}
