@@ -21,6 +21,7 @@ from devices.loader import Loaded
 from devices.snapshots import Uploader
 from devices.state import SeqState
 from stack.env import REPO_ROOT, load_env
+from stack.mqtt_endpoint import login
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,11 @@ def _logins(env: dict[str, str], connections: dict[str, list[str]]) -> dict[str,
     from stack.errors import StackError
     from stack.mosquitto import device_logins, gateway_logins
 
+    if env.get("MQTT_DEVICE_LOGIN") == "gateway":  # docker-compose: a broker we cannot provision
+        shared = login(env, "gateway")
+        if not all(shared):
+            raise BrokerError("MQTT_DEVICE_LOGIN=gateway needs MQTT_GATEWAY_USERNAME/PASSWORD")
+        return {client_id: (shared[0] or "", shared[1] or "") for client_id in connections}
     try:
         if all(carried == [cid] for cid, carried in connections.items()):
             passwords = device_logins(env, list(connections))

@@ -2,14 +2,13 @@
 # Writes .env with fresh random credentials for docker-compose, unless .env exists already
 # (make up writes the same keys for the local stack). Nothing secret is committed.
 set -eu
+umask 077  # .env holds passwords: created owner-only, never readable by others even briefly
 cd "$(dirname "$0")/.."
 [ -e .env ] && { echo ".env exists; keeping it"; exit 0; }
 pw() { head -c 18 /dev/urandom | base64 | tr -d '/+=' ; }
 cat > .env <<EOT
 MQTT_USERNAME=inspector
 MQTT_PASSWORD=$(pw)
-MQTT_DEVICE_USERNAME=fleet
-MQTT_DEVICE_PASSWORD=$(pw)
 MQTT_BRIDGE_USERNAME=bridge
 MQTT_BRIDGE_PASSWORD=$(pw)
 MQTT_GATEWAY_USERNAME=gateway
@@ -19,5 +18,4 @@ AWS_SECRET_ACCESS_KEY=$(pw)
 AWS_REGION=us-east-1
 S3_BUCKET=cityfleet
 EOT
-chmod 600 .env
 echo "wrote .env"
