@@ -76,7 +76,7 @@ bench-quick: $(STAMP) ## A shorter benchmark run (under 5 minutes)
 
 chaos: $(STAMP) ## Fault drill: kill and restart every component under load, then audit
 	@$(PY) -m stack up
-	@$(PY) -m stack chaos
+	@$(PY) -m $(if $(filter cluster,$(TOPOLOGY)),stack.cluster_drill,stack chaos)
 
 clean: ## Stop the servers and delete all local state (.cityfleet/, .env)
 	-@test -x $(PY) && $(PY) -m stack down

@@ -316,7 +316,12 @@ class SparkCluster(Group):
         super().__init__("spark", [self.master, *self.workers])
 
     def env(self) -> dict[str, str]:
-        return {"SPARK_MASTER": self.master.url}
+        return {
+            "SPARK_MASTER": self.master.url,
+            "SPARK_MASTER_PORT": str(self.master.port),
+            "SPARK_MASTER_WEBUI_PORT": str(self.master.webui_port),
+            "SPARK_WORKER_WEBUI_PORT": str(self.workers[0].webui_port),
+        }
 
 
 def endpoint(server: Server) -> str:

@@ -1,0 +1,228 @@
+"""Faults on the cluster topology: brokers and workers die under load, silver stays exact.
+
+``make chaos TOPOLOGY=cluster`` (``python -m stack.cluster_drill``) runs a scenario through
+the cluster topology's own servers (three Kafka brokers, the Spark standalone cluster), into a
+fresh lake root, and injects in turn: ``kill -9`` of the Kafka broker that leads the most
+partitions, that broker's restart, and ``kill -9`` of a Spark worker mid-batch (restarted after
+a pause). With replication factor 3 and ``min.insync.replicas=2`` a dead broker costs a leader
+election, not a message; a dead worker costs its tasks, which the driver runs again elsewhere.
+At the end the audit core checks every published ``(device_id, stream, seq)`` is in silver
+exactly once, and the table gives each fault's losses, duplicates and recovery time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from contract.manifest import Manifest
+from spark.settings import query_checkpoint
+from stack import pipeline
+from stack.chaos import Fault, table, wait_for_growth
+from stack.cluster import ClusterBroker, KafkaCluster, SparkCluster, topology
+from stack.drill import Lake, audit
+from stack.errors import StackError
+from stack.flow import kafka_offsets
+from stack.kafka import admin
+
+console = Console(stderr=True)
+RECOVERY_TIMEOUT_S = 180.0
+
+
+def leading_broker(cluster: KafkaCluster) -> ClusterBroker:
+    """The broker that leads the most partitions now: killing it moves the most leaders."""
+    topics = admin(cluster.bootstrap).list_topics(timeout=10).topics
+    leaders = Counter(p.leader for t in topics.values() for p in t.partitions.values())
+    by_id = {b.node_id: b for b in cluster.brokers}
+    node_id = max(by_id, key=lambda n: leaders.get(n, 0))
+    return by_id[node_id]
+
+
+@dataclass
+class ClusterDrill:
+    """One run: its folder, the pipeline's env, the cluster's servers and a fresh lake root."""
+
+    env: dict[str, str]
+    run_dir: Path
+    kafka: KafkaCluster
+    spark: SparkCluster
+    lake: Lake
+    scenario: str
+    speed: float
+    duration_s: int
+
+    @property
+    def manifest(self) -> Path:
+        return self.run_dir / "manifest.json"
+
+    def devices(self) -> pipeline.Component:
+        return pipeline.devices(
+            self.scenario, self.run_dir, self.env,
+            "--speed", str(self.speed), "--start", "now", "--duration", str(self.duration_s),
+            "--id-prefix", f"cl{self.run_dir.name[-6:]}-",
+            "--state-dir", str(self.run_dir / "device-state"), "--manifest", str(self.manifest),
+        )  # fmt: skip
+
+    def stream(self) -> pipeline.Component:
+        # `latest`: the topics are the topology's, holding other runs' messages
+        return pipeline.stream(
+            self.run_dir, self.env, "--trigger", "2 seconds", "--starting-offsets", "latest",
+            "--output-root", self.lake.root_uri, "--checkpoint", str(self.run_dir / "checkpoint"),
+        )  # fmt: skip
+
+    def kafka_total(self) -> int:
+        try:
+            return sum(kafka_offsets(self.env["KAFKA_BOOTSTRAP_SERVERS"]).values())
+        except Exception:  # a broker may be the thing that is down
+            return -1
+
+    def silver_total(self) -> int:
+        try:
+            return self.lake.silver_total()
+        except Exception:  # a table may not exist yet
+            return -1
+
+    def wait_for_stream(self, stream: pipeline.Component, timeout: float) -> None:
+        """Until the query has fixed its `latest` starting offsets (else early rows are skipped)."""
+        offsets = Path(query_checkpoint(self.run_dir / "checkpoint")) / "sources" / "0" / "0"
+        deadline = time.monotonic() + timeout
+        while not offsets.is_file():
+            stream.check()
+            if time.monotonic() > deadline:
+                raise StackError(f"the streaming job did not start in {timeout:.0f} s; "
+                                 f"see {stream.log_file}")  # fmt: skip
+            time.sleep(1)
+
+
+def faults(drill: ClusterDrill, worker_pause_s: float) -> list[Fault]:
+    victim: list[ClusterBroker] = []
+
+    def kill_leader() -> None:
+        broker = leading_broker(drill.kafka)
+        victim.append(broker)
+        console.print(f"    killing {broker.name} (pid {broker.pid})")
+        broker.kill()
+
+    def restart_broker() -> None:
+        victim[-1].start()
+
+    def kill_worker() -> None:
+        worker = drill.spark.workers[0]
+        worker.kill()
+        time.sleep(worker_pause_s)
+        worker.start()
+
+    return [
+        Fault("Kafka broker kill -9 (the most leaders)", kill_leader, drill.kafka_total),
+        Fault("Kafka broker restart", restart_broker, drill.kafka_total),
+        Fault("Spark worker kill -9 mid-batch", kill_worker, drill.silver_total),
+    ]
+
+
+def run_drill(drill: ClusterDrill, interval: float, settle_timeout: float) -> list[Fault]:
+    stream = drill.stream()
+    bridge = pipeline.bridge(drill.run_dir, drill.env, "--client-id", f"cl-{drill.run_dir.name}")
+    devices = drill.devices()
+    plan = faults(drill, worker_pause_s=5.0)
+    with pipeline.running(stream, bridge):
+        drill.wait_for_stream(stream, timeout=300)
+        devices.start()
+        for fault in plan:
+            time.sleep(interval)
+            for part in (devices, bridge, stream):
+                part.check()
+            console.print(f"==> fault: {fault.name}")
+            fault.injected_at = time.time()
+            fault.inject()
+            fault.recovery_s = wait_for_growth(fault.progress, timeout=RECOVERY_TIMEOUT_S)
+            console.print(f"    flowing again after {fault.recovery_s or float('nan'):.1f} s")
+        time.sleep(interval)
+        devices.stop()  # SIGTERM: the devices flush, then write their manifest
+        devices.check()
+        expected = Manifest.read(drill.manifest)
+        total = sum(e.count for e in expected.expected())
+        console.print(f"==> devices done; {total:,} messages to find in silver")
+        drill.lake.wait_for_rows(total, timeout=settle_timeout)
+    result = audit(drill.lake.reader, expected, [(f.name, f.injected_at) for f in plan])
+    for fault in plan:
+        fault.lost = result.lost_by_fault.get(fault.name, 0)
+        fault.duplicated = result.duplicates_by_fault.get(fault.name, 0)
+    drill.lake.missing_total = result.missing
+    drill.lake.silver_duplicates = result.silver_duplicates
+    return plan
+
+
+def _require_cluster(env: Mapping[str, str]) -> tuple[KafkaCluster, SparkCluster]:
+    from stack.core import Services
+
+    services = Services.build(env)
+    if topology(env) != "cluster" or services.spark is None:
+        raise StackError("the cluster drill needs the cluster topology: make up TOPOLOGY=cluster")
+    assert isinstance(services.kafka, KafkaCluster)
+    unhealthy = [m.name for m in (*services.kafka.members, *services.spark.members)
+                 if not m.healthy()]  # fmt: skip
+    if unhealthy:
+        raise StackError(f"{', '.join(unhealthy)} not healthy; run make up TOPOLOGY=cluster")
+    return services.kafka, services.spark
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack.cluster_drill", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a shortened drill (~3 minutes)")
+    parser.add_argument("--scenario", default="smoke", help="default: smoke")
+    parser.add_argument("--interval", type=float, default=None, help="seconds between faults")
+    args = parser.parse_args(argv)
+
+    import stack
+    from stack.env import load_env
+
+    if env is None:
+        stack.up(progress=True)
+    # Not up()'s values alone: the servers are rebuilt from the same settings `make up` used
+    base_env = dict(env) if env is not None else load_env()
+    kafka, spark = _require_cluster(base_env)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    from stack.layout import Layout
+
+    run_dir = Layout.from_env(base_env).root / "chaos" / f"cluster-{run_id}"
+    run_dir.mkdir(parents=True)
+    interval = args.interval or (15.0 if args.quick else 30.0)
+    # The devices run until stopped after the last fault (the duration is only a bound).
+    speed = 10.0
+    duration_s = int(speed * 3600)
+    lake = Lake(base_env, f"chaos/cluster-{run_id}")
+    drill = ClusterDrill({**base_env, "PYTHONUNBUFFERED": "1"}, run_dir, kafka, spark, lake,
+                         args.scenario, speed, duration_s)  # fmt: skip
+    console.rule(f"[bold]CityFleet cluster fault drill {run_id}")
+    plan = run_drill(drill, interval, settle_timeout=300)
+    Console().print(table(plan, lake))
+    ok = lake.missing_total == 0 and lake.silver_duplicates == 0
+    verdict = (
+        f"cluster chaos: {'OK' if ok else 'FAILED'}: {lake.missing_total} missing, "
+        f"{lake.silver_duplicates} duplicated in silver, "
+        f"{sum(f.duplicated for f in plan)} duplicates removed before silver"
+    )
+    Console().print(f"[bold]{verdict}")
+    if any(f.recovery_s is None for f in plan):
+        raise StackError(f"a component did not recover; logs in {run_dir}")
+    return 0 if ok else 1
+
+
+def _cli() -> int:
+    try:
+        return main()
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli())
