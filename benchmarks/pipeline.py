@@ -14,21 +14,25 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyarrow.dataset as ds
 
 from benchmarks.results import Row, report, row
+from contract import DATA_STREAMS
+from spark.lake import silver
 from stack import pipeline
 from stack.chaos import last_seqs
-from stack.drill import TOPIC_STREAM, Lake
+from stack.drill import Lake
 from stack.env import load_env
 from stack.errors import StackError
 from stack.layout import Layout
 
 
 class SilverWatch:
-    """Polls a lake root; each new silver file's rows get latency = first seen − event time."""
+    """Follows a lake's silver tables; each newly committed file's rows get latency = the time
+    its commit was first seen − event time (a file Spark has written but Delta has not yet
+    committed is not readable, so it does not count)."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
@@ -39,22 +43,27 @@ class SilverWatch:
 
     def poll(self) -> None:
         now = time.time()
-        for topic in TOPIC_STREAM:
-            dataset = self.lake._dataset("silver", topic)
-            if dataset is None:
+        for stream in DATA_STREAMS:
+            table = self.lake.reader.table(silver(stream), refresh=True)
+            if table is None:
                 continue
-            fresh = [f for f in dataset.files if f not in self.seen]
+            fresh = [f for f in table.file_uris() if f not in self.seen]
             if not fresh:
                 continue
             self.seen.update(fresh)
-            table = ds.dataset(fresh, format="parquet", filesystem=self.lake.s3).to_table(
-                columns=["timestamp"]
+            paths = [f.removeprefix("s3://").removeprefix("s3a://") for f in fresh]
+            stamps = (
+                ds.dataset(paths, format="parquet", filesystem=self.lake.s3)
+                .to_table(columns=["timestamp"])
+                .column("timestamp")
+                .to_pylist()
             )
-            stamps = table.column("timestamp").to_pylist()
             self.rows += len(stamps)
             self.last_row_at = now
             for stamp in stamps:
                 when = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
                 self.latencies.append(now - when.timestamp())
 
 

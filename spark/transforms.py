@@ -280,12 +280,12 @@ def late(frame: DataFrame, newest: Mapping[Stream, object], late_after_s: int) -
 def _header(name: str) -> Column:
     """The first Kafka header called ``name``, as text."""
     found = F.filter(F.col("headers"), lambda h: h["key"] == F.lit(name))
-    return F.element_at(found, 1)["value"].cast("string")
+    return F.try_element_at(found, F.lit(1))["value"].cast("string")
 
 
 def dead_letters(kafka: DataFrame) -> DataFrame:
     """The bridge's dead letters: the record, and its reason headers as columns."""
-    received = F.try_cast(_header("received_at"), "long")
+    received = _header("received_at").try_cast("long")
     return kafka.select(
         "topic",
         "partition",
