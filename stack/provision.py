@@ -1,6 +1,7 @@
 """``python -m stack provision`` and ``python -m stack install spark-jars``: for servers that
 the stack did not start (docker-compose, a cluster): create the contract's Kafka topics and the
-S3 bucket at the endpoints the environment names, or fetch Spark's jars into an image.
+S3 bucket at the endpoints the environment names, or fetch Spark's jars into an image
+(``install web``: the live map's npm packages; ``install chromium``: the browser tests' Chromium).
 """
 
 from __future__ import annotations
@@ -58,11 +59,21 @@ def provision(argv: list[str]) -> int:
 
 def install(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack install")
-    parser.add_argument("what", choices=["spark-jars"], help="what to install")
-    parser.parse_args(argv)
-    from stack.install import install_spark_jars
+    parser.add_argument(
+        "what",
+        choices=["spark-jars", "web", "chromium"],
+        help="Spark's jars; the live map's npm packages; the browser tests' Chromium",
+    )
+    what = parser.parse_args(argv).what
+    from stack.install import ensure_chromium, install_spark_jars, install_web_assets
 
-    print(f"spark jars in {install_spark_jars(Layout.from_env(load_env()).ensure())}")
+    layout = Layout.from_env(load_env()).ensure()
+    if what == "web":
+        print(f"live map packages in {install_web_assets(layout)}")
+    elif what == "chromium":
+        print(f"chromium at {ensure_chromium()}")
+    else:
+        print(f"spark jars in {install_spark_jars(layout)}")
     return 0
 
 
