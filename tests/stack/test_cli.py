@@ -7,10 +7,13 @@ against the shared stack (others' tests are using it).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -78,7 +81,18 @@ def test_status_of_a_stopped_stack_exits_1(tmp_path):
     assert "NO" in done.stdout and "Traceback" not in done.stderr
 
 
-def test_down_then_up_keeps_data(tmp_path, stack_env):
+@pytest.fixture
+def reachable_tmp() -> Iterator[Path]:
+    """A folder the `mosquitto` user can reach (a broker started as root drops to it; pytest's
+    own temporary folders are 0700): execute-only, so nothing on the way can be listed."""
+    folder = Path(tempfile.mkdtemp(prefix="cityfleet-cli-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_down_then_up_keeps_data(reachable_tmp, stack_env):
+    tmp_path = reachable_tmp
     env = _private_env(tmp_path, tools=Path(stack_env["CITYFLEET_STATE_DIR"]) / "tools")
     first = _stack(env, "up", "--quiet")
     assert first.returncode == 0, first.stderr
