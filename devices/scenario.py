@@ -183,8 +183,8 @@ class Incidents(Model):
 
 
 DFT_WEEKDAY = (
-    0.9, 0.6, 0.5, 0.5, 0.8, 1.8, 4.2, 7.0, 7.4, 6.0, 5.4, 5.4,
-    5.5, 5.6, 5.9, 6.6, 7.3, 7.6, 6.0, 4.2, 3.1, 2.5, 2.0, 1.3,
+    0.9, 0.6, 0.5, 0.5, 0.8, 1.8, 4.2, 7.0, 7.4, 6.0, 5.7, 5.7,
+    5.8, 5.9, 6.2, 6.9, 7.3, 7.6, 6.0, 4.2, 3.1, 2.5, 2.0, 1.4,
 )  # fmt: skip
 """Per cent of a weekday's traffic in each hour from 00:00: two peaks (07-09, 16-18) of about
 7.5 % of the day, under 1 % an hour at night. The shape of the DfT's weekday distribution of

@@ -80,6 +80,32 @@ CASES = {
         "vehicles[0].route",
         "not defined",
     ),
+    "zone with nothing in it": (
+        _scenario(
+            routes=[{"id": "r", "file": "route.geojson", "zones": [{"from_km": 0, "to_km": 1}]}]
+        ),
+        _line(GOOD_LINE),
+        "routes[0].zones[0]",
+        "give limit_kmh or lanes",
+    ),
+    "planned incident on an unknown route": (
+        _scenario(incidents={"planned": [{"route": "nope", "at_km": 0, "start_s": 0}]}),
+        _line(GOOD_LINE),
+        "incidents.planned[0].route",
+        "not defined",
+    ),
+    "planned incident past the end": (
+        _scenario(incidents={"planned": [{"route": "r", "at_km": 5, "start_s": 0}]}),
+        _line(GOOD_LINE),
+        "incidents.planned[0].at_km",
+        "beyond the end",
+    ),
+    "traffic profile of the wrong length": (
+        _scenario(traffic={"profile": [1.0] * 23}),
+        _line(GOOD_LINE),
+        "traffic.profile",
+        "at least 24",
+    ),
 }
 
 
