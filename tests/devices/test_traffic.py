@@ -13,6 +13,13 @@ from devices.loader import load
 from tests.devices.helpers import messages, simulate
 
 QUIET = {"vehicles": [], "weather": None, "incidents": {"enabled": False}}
+CAR = {
+    "route": "m1-m6",
+    "count": 1,
+    "depart": {"first_s": 6300},
+    "intervals_s": {"vehicle": 10, "gps": None},
+    "mix": [{"make": "Ford", "model": "Fiesta"}],
+}
 ACCIDENT_KM = 60.0
 UPSTREAM_KM = [ACCIDENT_KM - 0.6 - k for k in range(15)]  # 59.4, 58.4, ... 45.4
 
@@ -49,7 +56,8 @@ def one_day() -> dict[float, list[dict]]:
 @pytest.fixture(scope="module")
 def accident() -> list[tuple[str, dict]]:
     """08:00 on a Monday, the morning peak: a collision closes two of the three lanes at km 60
-    for 45 minutes; cameras every kilometre upstream and two downstream."""
+    for 45 minutes; cameras every kilometre upstream and two downstream; one of our cars
+    leaves London at 07:45 and drives into the queue."""
     route = load("london-birmingham").routes["m1-m6"]
     spots = [*UPSTREAM_KM, ACCIDENT_KM + 1.4, ACCIDENT_KM + 3.4]
     at = []
@@ -62,6 +70,7 @@ def accident() -> list[tuple[str, dict]]:
             **QUIET,
             "start": "2026-11-23T06:00:00Z",
             "duration_s": 5 * 3600,
+            "vehicles": [CAR],
             "cameras": [{"route": "m1-m6", "at": at, "interval_s": 60, "snapshots": "none"}],
             "incidents": {
                 "rate_per_hour": 0,
@@ -94,6 +103,57 @@ def test_morning_peak_carries_thousands_an_hour_and_the_night_a_fraction(
         assert hourly[3] < peak / 5, (km, dict(hourly))
         evening = max(hourly[h] for h in range(15, 20))
         assert evening > 1.2 * hourly[12] > 5 * hourly[3]  # a second peak, a busy midday
+
+
+def test_cameras_along_a_route_without_junctions_count_the_same_vehicles(
+    one_day: dict[float, list[dict]],
+) -> None:
+    """Nothing lost, nothing made up: with one entry and no exits, every camera sees the same
+    vehicles over a day, less those still between two cameras at midnight (a few hundred)."""
+    totals = [sum(p["vehicle_count"] for p in one_day[km]) for km in sorted(one_day)]
+    assert min(totals) > 60_000 * 0.95
+    assert max(totals) - min(totals) < 0.01 * max(totals)
+    assert totals == sorted(totals, reverse=True)  # downstream never more than upstream
+
+
+def test_heavy_rain_slows_free_flow_at_the_cameras() -> None:
+    def night_speeds(weather: dict | None) -> list[float]:
+        lines, _ = simulate(
+            "london-birmingham",
+            {
+                **QUIET,
+                "weather": weather,
+                "start": "2026-11-23T02:00:00Z",
+                "duration_s": 1800,
+                "cameras": [{"route": "m1-m6", "every_km": 50, "snapshots": "none"}],
+            },
+        )
+        return [p["avg_speed_kmh"] for t, p in messages(lines) if t.startswith("city/traffic/")]
+
+    storm = {"front": {"speed_kmh": 0, "start_km": 0, "width_km": 500, "peak_mm_h": 8}}
+    dry, wet = night_speeds(None), night_speeds(storm)
+    assert min(dry) == max(dry) == 112.0  # free flow at the limit, night traffic
+    # Heavy rain (over 6.35 mm/h): 4-7 % slower (Agarwal, Maze and Souleyrette, 2005).
+    assert all(0.92 * 112 <= v <= 0.97 * 112 for v in wet)
+
+
+def test_our_car_drives_at_the_speed_of_the_queue_it_meets(
+    accident: list[tuple[str, dict]],
+) -> None:
+    car = [p for t, p in accident if t.startswith("city/vehicle/")]
+    assert car
+    resolved = _incident_times(accident)["resolved"]
+    before = [p["speed_kmh"] for p in car if 20 < p["distance_km"] < 45]
+    queued = [
+        p["speed_kmh"]
+        for p in car
+        if 50 < p["distance_km"] < ACCIDENT_KM - 0.5 and _t(p["timestamp"]) < resolved
+    ]
+    assert sum(before) / len(before) > 100
+    assert len(queued) > 30  # minutes in the queue
+    assert sorted(queued)[len(queued) // 2] < 20
+    after = [p["speed_kmh"] for p in car if p["distance_km"] > ACCIDENT_KM + 5]
+    assert after and max(after) > 100  # and on its way again once past it
 
 
 def _fd_points(stream: list[tuple[str, dict]]) -> list[tuple[float, float, float]]:
