@@ -102,8 +102,10 @@ def _bring_up(server: Server | Group, progress: Progress, installed: threading.E
     name = server.name
     try:
         if server.healthy():
-            progress.say(name, f"already running (pid {server.pid}), healthy")
-            return
+            if not server.outdated():
+                progress.say(name, f"already running (pid {server.pid}), healthy")
+                return
+            progress.say(name, f"configuration changed: restarting (pid {server.pid})")
         if not server.installed():
             with progress.step(name, "installing (first time only)"):
                 server.install()

@@ -217,13 +217,17 @@ class Mosquitto(Server):
         fixed = (TEMPLATE_DIR / "acl").read_text()
         write_private(self.acl_file, self.gateways.render(fixed), self.owner)
 
-    def start(self, timeout: float | None = None) -> None:
-        """Start, or reuse the running broker; one running an older config (listeners, plugin,
-        accounts) is restarted, since a reload cannot change those. Sessions and queued
-        messages survive: a graceful stop saves them."""
+    def outdated(self) -> bool:
+        """Running with an older mosquitto.conf (listeners, plugin, limits, accounts): a
+        reload cannot change those, a restart does."""
         running = self.pid is not None and self.config_file.is_file()
-        if running and self.config_file.read_text() != self.config_text():
-            log.warning("Mosquitto's configuration changed: restarting it (sessions are kept)")
+        return running and self.config_file.read_text() != self.config_text()
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start, or reuse the running broker; an ``outdated`` one is restarted. Sessions and
+        queued messages survive: a graceful stop saves them."""
+        if self.outdated():
+            log.info("Mosquitto's configuration changed: restarting it (sessions are kept)")
             self.stop()
         super().start(timeout)
 

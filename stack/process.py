@@ -241,6 +241,11 @@ class Server(ABC):
     def launch(self) -> None:
         """Write config and folders, then ``self.proc.launch(...)``; ports are already free."""
 
+    def outdated(self) -> bool:
+        """Whether the running server was started with a configuration this code would no
+        longer write (then `stack up` restarts it); by default a healthy server is reused."""
+        return False
+
     def require_ports_free(self) -> None:
         for port, what, env_key in self.ports():
             require_free(port, what, env_key)

@@ -279,3 +279,28 @@ def test_the_broker_started_as_root_runs_as_mosquitto_with_private_files(broker)
     for path in (server.config_file, server.passwords.path, server.home / "acl", server.home):
         assert path.stat().st_uid == mosquitto.pw_uid, path
         assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
+
+
+def test_a_broker_running_an_older_config_is_restarted_with_its_sessions(broker) -> None:
+    server = broker.server
+    device_id = _id()
+    login = broker.device_logins([device_id])[device_id]
+    bridge_pw = broker.password("bridge")
+    bridge = connect(broker.port, "bridge", bridge_pw, BRIDGE_ID, clean_start=False, expiry_s=600)
+    bridge.subscribe("city/+/+")
+    bridge.close()
+    device = connect(broker.port, device_id, login, device_id)
+    assert device.publish(f"city/gps/{device_id}", b"queued") == 0
+    device.close()
+    assert not server.outdated()
+    server.config_file.write_text(server.config_file.read_text() + "\n# an older config\n")
+    assert server.outdated()
+    before = server.pid
+    server.start()  # what `stack up` does with an outdated broker
+    assert server.pid != before and not server.outdated()
+    back = connect(broker.port, "bridge", bridge_pw, BRIDGE_ID, clean_start=False, expiry_s=600)
+    try:
+        assert back.session_present
+        assert back.messages.get(timeout=10) == (f"city/gps/{device_id}", b"queued")
+    finally:
+        back.close()
