@@ -245,8 +245,7 @@ def test_fuzzed_messages_all_land_once_and_the_bridge_survives(
         sent[n] = (recipe, topic, payload)
         messages.append((topic, payload, make_props(recipe)))
 
-    mosq = private_mosquitto(env=stack_env)
-    env = {**stack_env, **mosq.env}
+    env = {**stack_env, **private_mosquitto(env=stack_env).env}
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     start = watermarks(bootstrap, contract.KAFKA_TOPICS)
     args = ["--client-id", f"bridge-{tag}", "--idle-exit", "6", "--log-level", "INFO"]

@@ -46,15 +46,17 @@ def user_props(pairs: list[tuple[str, str]]) -> Properties:
     return props
 
 
+@pytest.fixture
+def env(stack_env, private_mosquitto) -> dict[str, str]:
+    """The shared stack's Kafka and a private Mosquitto (no other test's traffic)."""
+    return {**stack_env, **private_mosquitto(env=stack_env).env}
+
+
 def mine(tag: str):
     return lambda _key, h: tag.encode() in h.get("mqtt_topic", b"")
 
 
-def test_oversize_payload_and_properties_are_capped_and_the_stream_goes_on(
-    stack_env, private_mosquitto, tmp_path
-):
-    mosq = private_mosquitto(env=stack_env)
-    env = {**stack_env, **mosq.env}
+def test_oversize_payload_and_properties_are_capped_and_the_stream_goes_on(env, tmp_path):
     tag = f"big{uuid.uuid4().hex[:6]}"
     dev = f"{tag}-0"
     huge = bytes(random.Random(1).randbytes(1_200_000))
@@ -85,11 +87,7 @@ def test_oversize_payload_and_properties_are_capped_and_the_stream_goes_on(
     assert bridge.final_stats()["acked"] == 51
 
 
-def test_a_forged_mqtt_topic_property_does_not_change_the_bridge_headers(
-    stack_env, private_mosquitto, tmp_path
-):
-    mosq = private_mosquitto(env=stack_env)
-    env = {**stack_env, **mosq.env}
+def test_a_forged_mqtt_topic_property_does_not_change_the_bridge_headers(env, tmp_path):
     tag = f"forge{uuid.uuid4().hex[:6]}"
     dev = f"{tag}-0"
     forged = [
@@ -115,11 +113,7 @@ def test_a_forged_mqtt_topic_property_does_not_change_the_bridge_headers(
         assert h.get("dlq_reason") == (b"invalid_json" if topic == "dead_letter" else None)
 
 
-def test_a_record_kafka_refuses_for_good_is_dead_lettered_and_order_holds(
-    stack_env, private_mosquitto, tmp_path
-):
-    mosq = private_mosquitto(env=stack_env)
-    env = {**stack_env, **mosq.env}
+def test_a_record_kafka_refuses_for_good_is_dead_lettered_and_order_holds(env, tmp_path):
     tag = f"ref{uuid.uuid4().hex[:6]}"
     dev = f"{tag}-0"
     small_topic = f"small_{tag}"
