@@ -203,7 +203,8 @@ class Traffic(Model):
     capacity_per_lane_h: Positive = 2_000.0
     jam_density_per_lane_km: Positive = 140.0
     profile: Annotated[list[NonNegative], Field(min_length=24, max_length=24)] = list(DFT_WEEKDAY)
-    """Share of the day's demand in each hour from 00:00 (any scale: normalised)."""
+    """Share of the day's demand in each hour from 00:00 of the simulated clock, which is UTC
+    (UK clock time in winter, an hour behind it in summer); any scale, it is normalised."""
     weather_every_s: Positive = 60.0
 
     @model_validator(mode="after")
