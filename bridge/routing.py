@@ -106,8 +106,9 @@ def user_properties(raw: bytes) -> tuple[Headers, int]:
     """MQTT 5 user properties (and content type) from a PUBLISH's raw property bytes, as Kafka
     headers under ``USER_PREFIX``, and their size in a Kafka record.
 
-    Its own parser, linear in the block: paho's ``Properties.unpack`` took 47 s on 600 KB of
-    empty user properties, which would stall the bridge. Raises ValueError on a malformed block.
+    Its own parser, linear in the block: paho's ``Properties.unpack`` is quadratic (7.5 s of CPU
+    for 40,000 empty user properties, 200 KB), which would stall the bridge. Raises ValueError on
+    a malformed block.
     """
     out: Headers = []
     size, i, n = 0, 0, len(raw)
