@@ -85,6 +85,7 @@ def test_oversize_payload_and_properties_are_capped_and_the_stream_goes_on(env, 
     seqs = [orjson.loads(v)["seq"] for t, _, v, _ in got if t == "vehicle_data"]
     assert seqs == [1, 2, *range(4, 51)]
     assert bridge.final_stats()["acked"] == 51
+    assert "no maximum packet size" not in bridge.log()  # the broker's CONNACK bounds reads
 
 
 def test_a_forged_mqtt_topic_property_does_not_change_the_bridge_headers(env, tmp_path):

@@ -56,3 +56,17 @@ def test_a_packet_larger_than_the_broker_allows_is_never_buffered() -> None:
     buf = bytearray(fine + huge[:300])  # only the huge packet's header has arrived
     assert client._parse(buf) == MQTTErrorCode.MQTT_ERR_PROTOCOL
     assert [mid for _, _, mid, *_ in got] == [1] and not buf
+
+
+def test_the_read_bound_is_the_brokers_max_packet_size_from_its_connack(caplog) -> None:
+    from bridge.app import Bridge
+    from bridge.mqtt import MQTT_MAX_PACKET
+    from bridge.settings import load_settings
+
+    env = {"MQTT_URL": "mqtt://127.0.0.1:1", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    bridge = Bridge(load_settings(env))
+    bridge._bound_reads(bridge.client, 4 << 20)
+    assert bridge.client.max_packet == 4 << 20 and not caplog.records
+    bridge._bound_reads(bridge.client, None)  # a broker without max_packet_size
+    assert bridge.client.max_packet == MQTT_MAX_PACKET
+    assert "max_packet_size" in caplog.text
