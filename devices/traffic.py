@@ -117,24 +117,19 @@ class Traffic:
         start: datetime,
     ) -> None:
         self.spec, self.weather = spec, weather
-        self.dt = dt = spec.step_s
+        self.dt = spec.step_s
         self.start_hour = start.hour + start.minute / 60 + start.second / 3600
         self.routes: dict[str, RouteCells] = {}
         length, lanes, vf, lats, lons = [], [], [], [], []
         for rid, route in routes.items():
-            profile, rspec = profiles[rid], route_specs[rid]
-            fastest = max([profile.base, *(z[2] for z in profile.zones)])
-            # A car must not cross a whole cell in one step (the CTM's stability condition).
-            shortest = max(spec.cell_m, fastest * dt * 1.001)
-            n = max(1, int(route.length_m // shortest))
-            cell = route.length_m / n
-            self.routes[rid] = RouteCells(rid, len(length), n, cell)
-            for i in range(n):
-                mid = (i + 0.5) * cell
+            cells = self._cut(route, profiles[rid], first=len(length))
+            self.routes[rid] = cells
+            for i in range(cells.n):
+                mid = (i + 0.5) * cells.cell_m
                 lat, lon, _ = route.locate(mid)
-                length.append(cell)
-                lanes.append(_lanes_at(rspec, mid))
-                vf.append(profile.limit(mid))
+                length.append(cells.cell_m)
+                lanes.append(_lanes_at(route_specs[rid], mid))
+                vf.append(profiles[rid].limit(mid))
                 lats.append(lat)
                 lons.append(lon)
         self.length = np.array(length)
@@ -174,6 +169,14 @@ class Traffic:
         self.speed = self.vf.copy()
         self.speeds: list[float] = self.speed.tolist()
         """Speed (m/s) per cell as a list: the vehicles' hot path reads it."""
+
+    def _cut(self, route: Route, profile: RoadProfile, first: int) -> RouteCells:
+        """Equal cells of about ``cell_m``, but never so short that a car at the route's highest
+        limit crosses one in a step (the CTM's stability condition)."""
+        fastest = max([profile.base, *(z[2] for z in profile.zones)])
+        shortest = max(self.spec.cell_m, fastest * self.dt * 1.001)
+        n = max(1, int(route.length_m // shortest))
+        return RouteCells(route.route_id, first, n, route.length_m / n)
 
     # --- inputs -------------------------------------------------------------------------
 
