@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -34,7 +35,7 @@ from stack.flow import kafka_offsets
 from stack.kafka import admin
 
 console = Console(stderr=True)
-RECOVERY_TIMEOUT_S = 180.0
+RECOVERY_TIMEOUT_S = 600.0  # a Spark batch took minutes on a busy two-core machine
 
 
 def leading_broker(cluster: KafkaCluster) -> ClusterBroker:
@@ -64,9 +65,13 @@ class ClusterDrill:
         return self.run_dir / "manifest.json"
 
     def devices(self) -> pipeline.Component:
+        # The fleet's clock runs `speed` times faster than the wall clock; started that many
+        # hours back, its event times stay behind the Kafka timestamps for the whole hour,
+        # where the stream's clock guard (rows ahead of Kafka are quarantined) lets them pass.
+        start = datetime.now(UTC) - timedelta(seconds=self.duration_s)
         return pipeline.devices(
-            self.scenario, self.run_dir, self.env,
-            "--speed", str(self.speed), "--start", "now", "--duration", str(self.duration_s),
+            self.scenario, self.run_dir, self.env, "--speed", str(self.speed),
+            "--start", start.isoformat(timespec="seconds"), "--duration", str(self.duration_s),
             "--id-prefix", f"cl{self.run_dir.name[-6:]}-",
             "--state-dir", str(self.run_dir / "device-state"), "--manifest", str(self.manifest),
         )  # fmt: skip
@@ -134,18 +139,23 @@ def run_drill(drill: ClusterDrill, interval: float, settle_timeout: float) -> li
     plan = faults(drill, worker_pause_s=5.0)
     with pipeline.running(stream, bridge):
         drill.wait_for_stream(stream, timeout=300)
-        devices.start()
-        for fault in plan:
+        with pipeline.running(devices):  # stopped (SIGTERM) whatever happens
+            # Faults only once rows flow end to end (a first batch on a busy machine takes minutes)
+            if wait_for_growth(drill.silver_total, timeout=RECOVERY_TIMEOUT_S) is None:
+                raise StackError(
+                    f"no row reached silver in {RECOVERY_TIMEOUT_S:.0f} s; see {stream.log_file}"
+                )
+            for fault in plan:
+                time.sleep(interval)
+                for part in (devices, bridge, stream):
+                    part.check()
+                console.print(f"==> fault: {fault.name}")
+                fault.injected_at = time.time()
+                fault.inject()
+                fault.recovery_s = wait_for_growth(fault.progress, timeout=RECOVERY_TIMEOUT_S)
+                console.print(f"    flowing again after {fault.recovery_s or float('nan'):.1f} s")
             time.sleep(interval)
-            for part in (devices, bridge, stream):
-                part.check()
-            console.print(f"==> fault: {fault.name}")
-            fault.injected_at = time.time()
-            fault.inject()
-            fault.recovery_s = wait_for_growth(fault.progress, timeout=RECOVERY_TIMEOUT_S)
-            console.print(f"    flowing again after {fault.recovery_s or float('nan'):.1f} s")
-        time.sleep(interval)
-        devices.stop()  # SIGTERM: the devices flush, then write their manifest
+        # the devices flushed on SIGTERM and wrote their manifest
         devices.check()
         expected = Manifest.read(drill.manifest)
         total = sum(e.count for e in expected.expected())
@@ -202,7 +212,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     drill = ClusterDrill({**base_env, "PYTHONUNBUFFERED": "1"}, run_dir, kafka, spark, lake,
                          args.scenario, speed, duration_s)  # fmt: skip
     console.rule(f"[bold]CityFleet cluster fault drill {run_id}")
-    plan = run_drill(drill, interval, settle_timeout=300)
+    plan = run_drill(drill, interval, settle_timeout=RECOVERY_TIMEOUT_S)
     Console().print(table(plan, lake))
     ok = lake.missing_total == 0 and lake.silver_duplicates == 0
     verdict = (
