@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from stack.credentials import MQTT_USERS, Credentials
 from stack.errors import StackError
+from stack.locks import exclusive
 from stack.secrets import write_private
 
 VIEWER_CLIENT_PREFIX = "cityfleet-live-"
@@ -86,17 +86,6 @@ def line_matches(line: str, password: str) -> bool:
     return hmac.compare_digest(mine, digest)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock beside ``path`` (``<name>.lock``), across processes."""
-    with path.with_name(path.name + ".lock").open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 class PasswordFile:
     """The broker's ``password_file``: service accounts first, then one line per device."""
 
@@ -106,7 +95,7 @@ class PasswordFile:
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
         """One writer at a time (fleet shards and `device-credentials` may run together)."""
-        return _locked(self.path)
+        return exclusive(self.path.with_name(self.path.name + ".lock"))
 
     def lines(self) -> dict[str, str]:
         """username -> its line, as the file has them now."""
@@ -164,7 +153,7 @@ class GatewayAcl:
         self.owner = owner
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
-        return _locked(self.path)
+        return exclusive(self.path.with_name(self.path.name + ".lock"))
 
     def load(self) -> dict[str, list[str]]:
         return json.loads(self.path.read_text()) if self.path.is_file() else {}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from stack.errors import StackError
 from stack.install import install_spark_jars, spark_jars_installed
 from stack.kafka import KafkaBroker
 from stack.layout import Layout
+from stack.locks import exclusive
 from stack.mosquitto import Mosquitto
 from stack.process import Server
 from stack.progress import Progress
@@ -122,22 +121,11 @@ def _preflight(services: Services) -> None:
             server.require_ports_free()
 
 
-@contextlib.contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
-    """One `stack up` at a time per state folder (parallel test sessions call it too)."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def up(progress: bool = True, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Install what is missing, start what is not running, create topics and bucket; write .env."""
     services = Services.build(env)
-    with _exclusive(services.settings.layout.run / "stack.lock"):
+    # One `stack up` at a time per state folder (parallel test sessions call it too).
+    with exclusive(services.settings.layout.run / "stack.lock"):
         return _up(services, Progress(enabled=progress))
 
 
