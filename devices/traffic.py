@@ -166,8 +166,7 @@ class Traffic:
         self._update_weather(0.0)
         q0 = np.repeat(self.demand(0.0), [r.n for r in self.routes.values()])
         self.n_bg = np.minimum(q0, 0.8 * self.cap) / self.vf * self.length
-        self.speed = self.vf.copy()
-        self.speeds: list[float] = self.speed.tolist()
+        self.speeds: list[float] = self.vf.tolist()
         """Speed (m/s) per cell as a list: the vehicles' hot path reads it."""
 
     def _cut(self, route: Route, profile: RoadProfile, first: int) -> RouteCells:
@@ -244,7 +243,6 @@ class Traffic:
         moving = occupants > 1e-6
         speed = np.divide(out * length, occupants * dt, out=self.vf.copy(), where=moving)
         np.minimum(speed, self.vf, out=speed)
-        self.speed = speed
         self.speeds[:] = speed.tolist()
         self.cum_out += out_bg
         self.cum_speed += out_bg * speed
