@@ -123,6 +123,24 @@ def test_every_device_seq_arrives_contiguous(
             assert seqs[(device, stream)] == want, (device, stream)
 
 
+def test_devices_log_in_as_themselves_or_through_the_gateway_account(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Provisioned per device by default; ``MQTT_DEVICE_LOGIN=gateway`` (docker-compose, whose
+    broker the fleet cannot provision) shares the trusted gateway account instead."""
+    env = {**os.environ, **stack_env}
+    state = Path(stack_env["MQTT_BROKER_STATE_DIR"])
+    passwd = state / "config" / "mosquitto" / "passwd"
+    for extra, provisioned in (({}, True), ({"MQTT_DEVICE_LOGIN": "gateway"}, False)):
+        prefix = _prefix()
+        done = subprocess.run(
+            _devices_cmd(prefix, "--fast", "--no-state", "-q"),
+            capture_output=True, text=True, cwd=REPO, timeout=120, env={**env, **extra},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert (f"\n{prefix}-veh-00001:" in passwd.read_text()) is provisioned
+
+
 def test_last_will_fires_when_the_device_process_is_killed(stack_env: dict[str, str]) -> None:
     prefix = _prefix()
     device = f"{prefix}-veh-00001"
