@@ -149,6 +149,9 @@ class Group:
     def healthy(self) -> bool:
         return all(m.healthy() for m in self.members)
 
+    def outdated(self) -> bool:
+        return any(m.outdated() for m in self.members)
+
     def require_ports_free(self) -> None:
         for m in self.members:
             if m.pid is None:
@@ -156,6 +159,8 @@ class Group:
 
     def start(self) -> None:
         for m in self.members:
+            if m.pid is not None and m.outdated():
+                m.stop()  # started with a configuration this code would no longer write
             if m.pid is None:
                 m.require_ports_free()
                 m.launch()
