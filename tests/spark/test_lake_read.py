@@ -95,8 +95,9 @@ def test_maintain_removes_duplicates_and_keeps_every_row_and_version(
     assert after.ok and after.rows[0].received == 10 and after.rows[0].silver_rows == 10
     kept = spark.read.format("delta").load(uri).where("seq BETWEEN 4 AND 6")
     assert sorted(r.kafka_offset for r in kept.collect()) == [3, 4, 5]  # the first copies
-    ops = [r.operation for r in spark.sql(f"DESCRIBE HISTORY delta.`{uri}`").collect()]
-    assert ops[0] == "OPTIMIZE" and "WRITE" in ops
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{uri}`").collect()
+    ops = [r.operation for r in history if not r.operation.startswith("VACUUM")]
+    assert ops == ["OPTIMIZE", "WRITE", "WRITE", "WRITE"]  # newest first: dedupe is one WRITE
     old = spark.read.format("delta").option("versionAsOf", 1).load(uri)
     assert old.count() == 13  # time travel still sees the duplicates before maintenance
 
@@ -107,7 +108,7 @@ def run_sql(env: dict[str, str], *queries: str, root: str) -> subprocess.Complet
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # a JVM and a new Derby metastore, on a busy two-core machine
         check=False,
     )
 
