@@ -53,6 +53,16 @@ class SpeedZone(Model):
         return self
 
 
+class Junction(Model):
+    """Slip roads at a place along the route: background traffic leaving and joining."""
+
+    at_km: NonNegative
+    leaving: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Share of the background traffic arriving here that takes the off-slip."""
+    joining: NonNegative = 0.0
+    """Vehicles a day joining from the on-slip (over the same weekday profile)."""
+
+
 class RouteSpec(Model):
     id: Slug
     file: str
@@ -71,6 +81,8 @@ class RouteSpec(Model):
     aadf: NonNegative = 60_000.0
     """Background demand: vehicles a day entering at the route's start, this direction only
     (like the DfT's annual average daily flow, which counts both directions: halve it)."""
+    junctions: list[Junction] = []
+    """Optional slip roads; without them a route carries its entry demand all the way."""
 
 
 class VehicleModel(Model):

@@ -151,6 +151,7 @@ class Traffic:
         self._share = np.concatenate(([hourly[-1]], hourly, [hourly[0]]))
 
         n_cells = len(length)
+        self._slip_roads(route_specs, n_cells)
         self.incident = np.ones(n_cells)
         self._closures: dict[int, tuple[int, float]] = {}
         self._next_closure = 0
@@ -177,12 +178,33 @@ class Traffic:
         n = max(1, int(route.length_m // shortest))
         return RouteCells(route.route_id, first, n, route.length_m / n)
 
+    def _slip_roads(self, route_specs: dict[str, RouteSpec], n_cells: int) -> None:
+        """Per cell: the share of its background outflow leaving by an off-slip at its end, and
+        the vehicles a day joining the next cell from an on-slip (off before on, as on the road)."""
+        self.leaving = np.zeros(n_cells)
+        joining = np.zeros(n_cells)
+        for rid, cells in self.routes.items():
+            if cells.n < 2:
+                continue  # a route of one cell has no room for a junction
+            for j in route_specs[rid].junctions:
+                i = min(cells.index(j.at_km * 1000), cells.first + cells.n - 2)
+                self.leaving[i] = 1 - (1 - self.leaving[i]) * (1 - j.leaving)
+                joining[i + 1] += j.joining
+        self._ramps = np.flatnonzero(joining) if self.spec.background else np.array([], int)
+        self.joining = joining[self._ramps]
+        self.ramp_queue = np.zeros(len(self._ramps))
+        """Vehicles waiting on each on-slip for room on the main carriageway."""
+
     # --- inputs -------------------------------------------------------------------------
+
+    def _per_second(self, t: float) -> float:
+        """The weekday profile at time ``t``: the share of a day's vehicles per second."""
+        hour = (self.start_hour + t / 3600) % 24
+        return float(np.interp(hour, self._hours, self._share)) / 3600
 
     def demand(self, t: float) -> np.ndarray:
         """Background vehicles per second wanting to enter each route at time ``t``."""
-        hour = (self.start_hour + t / 3600) % 24
-        return self.aadf * float(np.interp(hour, self._hours, self._share)) / 3600
+        return self.aadf * self._per_second(t)
 
     def _update_weather(self, t: float) -> None:
         precip = self.weather.rain_at(self.lats, self.lons, t)
@@ -229,15 +251,25 @@ class Traffic:
         downstream = np.empty_like(receive)
         downstream[:-1] = receive[1:]
         downstream[self.last] = np.inf  # a route's end flows out freely
-        out = np.minimum(send, downstream)
         share = np.divide(self.n_bg, occupants, out=np.zeros_like(k), where=occupants > 1e-9)
+        # Only what stays on the carriageway must fit downstream (the fleet never turns off).
+        through = 1.0 - self.leaving * share
+        out = np.minimum(send, downstream / through)
         out_bg = out * share
         inflow = np.empty_like(out_bg)
-        inflow[1:] = out_bg[:-1]
-        wanting = self.queue + self.demand(t) * dt
+        inflow[1:] = (out_bg * (1.0 - self.leaving))[:-1]
+        per_second = self._per_second(t)
+        wanting = self.queue + self.aadf * per_second * dt
         entering = np.minimum(wanting, receive[self.first])
         self.queue = wanting - entering
         inflow[self.first] = entering
+        if self._ramps.size:  # on-slips take the room the main carriageway leaves
+            r = self._ramps
+            room = np.maximum(receive[r] - out[r - 1] * through[r - 1], 0.0)
+            wanting = self.ramp_queue + self.joining * per_second * dt
+            joined = np.minimum(wanting, room)
+            self.ramp_queue = wanting - joined
+            inflow[r] += joined
         self.n_bg = np.maximum(self.n_bg + inflow - out_bg, 0.0)
         # The cell's space-mean speed: what left it over what was in it, at most free flow.
         moving = occupants > 1e-6

@@ -58,12 +58,7 @@ def accident() -> list[tuple[str, dict]]:
     """08:00 on a Monday, the morning peak: a collision closes two of the three lanes at km 60
     for 45 minutes; cameras every kilometre upstream and two downstream; one of our cars
     leaves London at 07:45 and drives into the queue."""
-    route = load("london-birmingham").routes["m1-m6"]
-    spots = [*UPSTREAM_KM, ACCIDENT_KM + 1.4, ACCIDENT_KM + 3.4]
-    at = []
-    for km in spots:
-        lat, lon, _ = route.locate(km * 1000)
-        at.append({"lat": lat, "lon": lon})
+    at = [_point(km) for km in [*UPSTREAM_KM, ACCIDENT_KM + 1.4, ACCIDENT_KM + 3.4]]
     lines, _ = simulate(
         "london-birmingham",
         {
@@ -114,6 +109,40 @@ def test_cameras_along_a_route_without_junctions_count_the_same_vehicles(
     assert min(totals) > 60_000 * 0.95
     assert max(totals) - min(totals) < 0.01 * max(totals)
     assert totals == sorted(totals, reverse=True)  # downstream never more than upstream
+
+
+def test_slip_roads_take_traffic_off_and_bring_it_on() -> None:
+    """An off-slip at km 50 takes 30 % of the traffic, an on-slip at km 100 adds 20,000 a day:
+    the daily counts of cameras either side show both, and nothing else is lost."""
+    spots = [40, 60, 90, 110]
+    lines, _ = simulate(
+        "london-birmingham",
+        {
+            **QUIET,
+            "start": "2026-11-23T00:00:00Z",
+            "duration_s": 86_400,
+            "routes": [
+                {
+                    "id": "m1-m6",
+                    "file": "routes/london-birmingham.geojson",
+                    "junctions": [{"at_km": 50, "leaving": 0.3}, {"at_km": 100, "joining": 20_000}],
+                }
+            ],
+            "cameras": [
+                {"route": "m1-m6", "at": [_point(km) for km in spots], "snapshots": "none"}
+            ],
+        },
+    )
+    day = {km: sum(p["vehicle_count"] for p in r) for km, r in _cameras(messages(lines)).items()}
+    before, after_off, before_on, after_on = (day[k] for k in sorted(day))
+    assert after_off == pytest.approx(0.7 * before, rel=0.01)
+    assert before_on == pytest.approx(after_off, rel=0.01)
+    assert after_on - before_on == pytest.approx(20_000, rel=0.02)
+
+
+def _point(km: float) -> dict[str, float]:
+    lat, lon, _ = load("london-birmingham").routes["m1-m6"].locate(km * 1000)
+    return {"lat": lat, "lon": lon}
 
 
 def test_heavy_rain_slows_free_flow_at_the_cameras() -> None:
