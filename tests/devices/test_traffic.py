@@ -140,6 +140,39 @@ def test_slip_roads_take_traffic_off_and_bring_it_on() -> None:
     assert after_on - before_on == pytest.approx(20_000, rel=0.02)
 
 
+def test_our_own_fleet_jams_where_three_lanes_become_one() -> None:
+    """No background traffic: 200 of our cars a second apart (3,600 an hour) meet a stretch of
+    one lane (2,000 an hour), so they count toward density and queue before it."""
+    lines, _ = simulate(
+        "london-birmingham",
+        {
+            **QUIET,
+            "traffic": {"background": False},
+            "duration_s": 1500,
+            "vehicles": [{**CAR, "count": 200, "depart": {"every_s": 1.0}}],
+            "routes": [
+                {
+                    "id": "m1-m6",
+                    "file": "routes/london-birmingham.geojson",
+                    "zones": [{"from_km": 20, "to_km": 23, "lanes": 1}],
+                }
+            ],
+            "cameras": [
+                {"route": "m1-m6", "at": [_point(km) for km in (10, 19.5, 25)], "snapshots": "none"}
+            ],
+        },
+    )
+    cameras = _cameras(messages(lines))
+    slowest = {km: min(p["avg_speed_kmh"] or 999 for p in r) for km, r in cameras.items()}
+    assert {km: sum(p["vehicle_count"] for p in r) for km, r in cameras.items()} == {
+        10.0: 200,
+        19.5: 200,
+        25.0: 200,
+    }
+    assert slowest[19.5] < 40  # queued before the lane drop
+    assert slowest[10.0] > 85 and slowest[25.0] > 85  # free before the queue and after it
+
+
 def _point(km: float) -> dict[str, float]:
     lat, lon, _ = load("london-birmingham").routes["m1-m6"].locate(km * 1000)
     return {"lat": lat, "lon": lon}
