@@ -42,7 +42,6 @@ def _parser() -> argparse.ArgumentParser:
         "accept it; the same device id always gets the same password.",
     )
     creds.add_argument("device_ids", nargs="+", metavar="DEVICE_ID")
-    creds.add_argument("--env", action="store_true", help="print MQTT_DEVICE_* lines for a shell")
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `python -m stack {name} --help`", add_help=False)
     return parser
@@ -73,15 +72,12 @@ def _print_status() -> int:
     return 0
 
 
-def _device_credentials(device_ids: list[str], as_env: bool) -> int:
+def _device_credentials(device_ids: list[str]) -> int:
     from stack.env import load_env
     from stack.mosquitto import device_logins
 
     for device_id, password in device_logins(load_env(), device_ids).items():
-        if as_env:
-            print(f"MQTT_DEVICE_USERNAME={device_id}\nMQTT_DEVICE_PASSWORD={password}")
-        else:
-            print(f"username {device_id}\npassword {password}\nclient id {device_id}")
+        print(f"username {device_id}\npassword {password}\nclient id {device_id}")
     return 0
 
 
@@ -107,9 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             up(progress=not args.quiet)
             return _print_status()
         if args.command == "device-credentials":
-            if args.env and len(args.device_ids) > 1:
-                raise StackError("--env prints one device's login; give one DEVICE_ID", 2)
-            return _device_credentials(args.device_ids, args.env)
+            return _device_credentials(args.device_ids)
         if args.command == "down":
             from stack.core import down
 
