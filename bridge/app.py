@@ -155,6 +155,7 @@ class Bridge:
                     "(MQTT_BRIDGE_USERNAME) must be allowed to read it",
                     exit_code=2,
                 )
+        log.info("MQTT subscribed to %s", ", ".join(self.s.mqtt.filters))
 
     def _on_disconnect(self, _c: Any, _ud: Any, _flags: Any, reason: Any, _p: Any) -> None:
         if self._connected:

@@ -96,6 +96,15 @@ class BridgeRun:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
 
+    def wait_subscribed(self, timeout: float = 60.0) -> BridgeRun:
+        """Until the bridge has its subscription: what is published from then on reaches it."""
+        deadline = time.monotonic() + timeout
+        while "MQTT subscribed" not in self.log():
+            if time.monotonic() > deadline or (self.proc and self.proc.poll() is not None):
+                raise RuntimeError(f"the bridge did not subscribe:\n{self.log()[-2000:]}")
+            time.sleep(0.05)
+        return self
+
     def final_stats(self) -> dict[str, float]:
         """The counters of the last ``stopped:`` line (received, acked, busy_s, ...)."""
         lines = [ln for ln in self.log().splitlines() if "stopped:" in ln]

@@ -50,11 +50,12 @@ def test_every_message_arrives_in_order_per_device(stack_env, private_mosquitto,
     env = bridge_env(stack_env, mosq)
     tag = f"ord{uuid.uuid4().hex[:6]}"
     start = watermarks(env["KAFKA_BOOTSTRAP_SERVERS"], TOPICS)
-    bridge = run(env, tmp_path, f"bridge-{tag}", "--idle-exit", "3")
-    time.sleep(1.5)  # subscribed before the first publish
     sent = traffic(tag, devices=5, per_device=400)
+    # --max-messages, not an idle timeout: a slow publisher on a busy machine cannot end it early.
+    bridge = run(env, tmp_path, f"bridge-{tag}", "--max-messages", str(len(sent)))
+    bridge.wait_subscribed()
     publish(env, sent)
-    assert bridge.wait(60) == 0, bridge.log()
+    assert bridge.wait(120) == 0, bridge.log()
     got = read_since(env["KAFKA_BOOTSTRAP_SERVERS"], start, len(sent), ours(tag))
     seqs = seqs_by_device(got)
     assert len(seqs) == 10
@@ -75,10 +76,7 @@ def test_kill_9_midstream_then_restart_loses_nothing(stack_env, private_mosquitt
     sent = traffic(tag, devices=4, per_device=5000)
     publish(env, sent)
     start = watermarks(env["KAFKA_BOOTSTRAP_SERVERS"], TOPICS)
-    first = run(env, tmp_path, cid)
-    deadline = time.monotonic() + 30
-    while "MQTT connected" not in first.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    first = run(env, tmp_path, cid).wait_subscribed()
     time.sleep(0.5)  # mid-stream: the 40,000-message backlog takes seconds to drain
     first.kill()  # SIGKILL: no drain, no goodbye
     second = run(env, tmp_path, cid, "--idle-exit", "3")
@@ -160,11 +158,11 @@ def test_malformed_payloads_are_dead_lettered_and_good_traffic_flows(
         "array": (f"city/vehicle/{dev}", b"[]", "not_an_object"),
     }
     start = watermarks(env["KAFKA_BOOTSTRAP_SERVERS"], TOPICS)
-    bridge = run(env, tmp_path, f"bridge-{tag}", "--idle-exit", "3")
-    time.sleep(1.5)
     valid = traffic(tag, devices=2, per_device=50)
+    count = str(len(valid) + len(junk))
+    bridge = run(env, tmp_path, f"bridge-{tag}", "--max-messages", count).wait_subscribed()
     publish(env, valid[:50] + [(t, p) for t, p, _ in junk.values()] + valid[50:])
-    assert bridge.wait(60) == 0, bridge.log()
+    assert bridge.wait(120) == 0, bridge.log()
     mine = lambda key, h: tag.encode() in h.get("mqtt_topic", b"")  # noqa: E731
     got = read_since(env["KAFKA_BOOTSTRAP_SERVERS"], start, len(valid) + len(junk), mine)
     dead = [h["dlq_reason"].decode() for t, _, _, h in got if t == "dead_letter"]
@@ -184,10 +182,7 @@ def test_mosquitto_restart_the_bridge_rejoins_and_loses_nothing(
     env = bridge_env(stack_env, mosq)
     tag = f"mr{uuid.uuid4().hex[:6]}"
     start = watermarks(env["KAFKA_BOOTSTRAP_SERVERS"], TOPICS)
-    bridge = run(env, tmp_path, f"bridge-{tag}", "--idle-exit", "20")
-    deadline = time.monotonic() + 30
-    while "MQTT connected" not in bridge.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    bridge = run(env, tmp_path, f"bridge-{tag}", "--idle-exit", "20").wait_subscribed()
     before = traffic(tag, devices=2, per_device=200)
     publish(env, before)
     mosq.stop()  # SIGTERM: Mosquitto saves its persistent sessions

@@ -248,9 +248,8 @@ def test_fuzzed_messages_all_land_once_and_the_bridge_survives(
     env = {**stack_env, **private_mosquitto(env=stack_env).env}
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     start = watermarks(bootstrap, contract.KAFKA_TOPICS)
-    args = ["--client-id", f"bridge-{tag}", "--idle-exit", "6", "--log-level", "INFO"]
-    bridge = BridgeRun(env, args, tmp_path / "bridge.log").start()
-    time.sleep(2)  # connected and subscribed
+    args = ["--client-id", f"bridge-{tag}", "--max-messages", str(len(messages))]
+    bridge = BridgeRun(env, args, tmp_path / "bridge.log").start().wait_subscribed()
     proc = psutil.Process(bridge.proc.pid)
     rss = []
     for i in range(0, len(messages), 1000):

@@ -26,14 +26,11 @@ pytestmark = pytest.mark.integration
 TOPICS = [*contract.KAFKA_TOPICS]
 
 
-def start_bridge(env, tmp_path: Path, tag: str, *extra: str) -> BridgeRun:
-    args = ["--client-id", f"bridge-{tag}", "--idle-exit", "4", *extra]
-    bridge = BridgeRun(env, args, tmp_path / f"{tag}.log").start()
-    deadline = time.monotonic() + 30
-    while "MQTT connected" not in bridge.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # subscribed
-    return bridge
+def start_bridge(env, tmp_path: Path, tag: str, count: int, *extra: str) -> BridgeRun:
+    """A bridge that exits once it has taken ``count`` messages and Kafka has them all (not
+    after an idle time: a slow publisher on a busy machine cannot end it early)."""
+    args = ["--client-id", f"bridge-{tag}", "--max-messages", str(count), *extra]
+    return BridgeRun(env, args, tmp_path / f"{tag}.log").start().wait_subscribed()
 
 
 def valid(dev: str, seq: int, **fields: object) -> tuple[str, bytes]:
@@ -69,7 +66,7 @@ def test_oversize_payload_and_properties_are_capped_and_the_stream_goes_on(env, 
         *[valid(dev, seq) for seq in range(4, 51)],
     ]
     start = watermarks(env["KAFKA_BOOTSTRAP_SERVERS"], TOPICS)
-    bridge = start_bridge(env, tmp_path, tag)
+    bridge = start_bridge(env, tmp_path, tag, len(messages))
     publish(env, messages)
     assert bridge.wait(90) == 0, bridge.log()
     got = read_since(env["KAFKA_BOOTSTRAP_SERVERS"], start, 51, mine(tag))
@@ -98,7 +95,7 @@ def test_a_forged_mqtt_topic_property_does_not_change_the_bridge_headers(env, tm
         ("dlq_reason", "none"),
     ]
     start = watermarks(env["KAFKA_BOOTSTRAP_SERVERS"], TOPICS)
-    bridge = start_bridge(env, tmp_path, tag)
+    bridge = start_bridge(env, tmp_path, tag, 2)
     publish(
         env,
         [(*valid(dev, 1), user_props(forged)), (f"city/vehicle/{dev}", b"{", user_props(forged))],
@@ -130,7 +127,7 @@ def test_a_record_kafka_refuses_for_good_is_dead_lettered_and_order_holds(env, t
     conf = tmp_path / "bridge.yaml"
     conf.write_text(yaml.safe_dump({"routes": routes}))
     start = watermarks(bootstrap, [*TOPICS, small_topic])
-    bridge = start_bridge(env, tmp_path, tag, "--config", str(conf))
+    bridge = start_bridge(env, tmp_path, tag, 20, "--config", str(conf))
     # Paced: each record its own batch, so Kafka refuses only the large one.
     make = "".join(random.Random(2).choices(string.ascii_letters, k=30_000))  # incompressible
     for seq in range(1, 21):
