@@ -53,19 +53,20 @@ class InjectedFault(RuntimeError):
 class Fault:
     """Fail batch ``batch_id`` after ``after_writes`` of its table writes (tests only).
 
-    Read from ``CITYFLEET_STREAM_FAULT=<batch_id>:<after_writes>``; with a fault set the writes
-    of a batch run one after another, in a fixed order, so "after the k-th" means one thing.
+    Read from ``CITYFLEET_STREAM_FAULT=<batch_id>:<after_writes>`` (``last``: after every
+    write, before Spark commits the batch); with a fault set the writes of a batch run one
+    after another, in a fixed order, so "after the k-th" means one thing.
     """
 
     batch_id: int
-    after_writes: int
+    after_writes: int | None
 
     @classmethod
     def parse(cls, text: str | None) -> Fault | None:
         if not text:
             return None
         batch, after = text.split(":")
-        return cls(int(batch), int(after))
+        return cls(int(batch), None if after == "last" else int(after))
 
 
 def query_id(spark: SparkSession, checkpoint: str) -> str:
@@ -440,7 +441,8 @@ class BatchWriter:
 
         def step(w: Write) -> None:
             nonlocal done
-            if fault is not None and done >= fault.after_writes:
+            limit = fault.after_writes if fault is not None else None
+            if limit is not None and done >= limit:
                 raise InjectedFault(f"batch {batch_id}: fault after {done} writes")
             timed(w)
             done += 1
@@ -474,7 +476,7 @@ class BatchWriter:
                 spark.conf.unset(TXN_APP_ID)
                 spark.conf.unset(TXN_VERSION)
             clock.lap("merges")
-        if fault is not None and done >= fault.after_writes:
+        if fault is not None and (fault.after_writes is None or done >= fault.after_writes):
             raise InjectedFault(f"batch {batch_id}: fault after all {done} writes")
 
     # -- after the commit -----------------------------------------------------------------

@@ -148,11 +148,12 @@ def test_replay_after_a_fault_at_each_write_of_a_batch_leaves_each_table_exactly
     s = settings(stack_env, *args, "--available-now")
     # Batch 0 writes bronze, quarantine, dead letters, silver (append), silver (merge): fail it
     # before the first write, between each two, and after the last, one restart after another.
-    for after in range(6):
+    # (A replay classifies against silver as it then is: once a2's rows are in, they merge.)
+    for after in ("0", "1", "2", "3", "4", "last"):
         monkeypatch.setenv(FAULT_ENV, f"0:{after}")
         with pytest.raises(StackError):
             run(s, stack_env)
-        if after >= 4:
+        if after in ("4", "last"):
             assert set(silver_keys(spark, s).values()) == {1}
     monkeypatch.delenv(FAULT_ENV)
     run(s, stack_env)
