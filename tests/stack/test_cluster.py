@@ -10,6 +10,8 @@ find every published message in silver exactly once.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,12 +103,13 @@ def test_env_points_the_same_commands_at_the_cluster(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster_env(stack_env: dict[str, str], tmp_path_factory) -> Iterator[dict[str, str]]:
+def cluster_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """A whole cluster topology of the test's own (the shared stack installed the tools)."""
     from stack import core
 
-    home = tmp_path_factory.mktemp("cluster")
-    home.chmod(0o755)  # Mosquitto drops root for its own user and must reach its files
+    # Not under pytest's 0700 folders: Mosquitto drops root for its own user and must reach it
+    home = Path(tempfile.mkdtemp(prefix="cityfleet-cluster-"))
+    home.chmod(0o711)
     env = _cluster_env(home)
     try:
         values = core.up(progress=False, env=env)
@@ -117,6 +120,7 @@ def cluster_env(stack_env: dict[str, str], tmp_path_factory) -> Iterator[dict[st
         yield {**os.environ, **env, **values}
     finally:
         core.down(env=env, progress=False)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.mark.integration
