@@ -158,6 +158,10 @@ def rate_to_parquet(spark, seconds: float, tmp: Path) -> tuple[float, float]:
         .start()
     )
     time.sleep(seconds)
+    # On a busy machine the first batches take longer: wait for two measured ones (bounded).
+    deadline = time.monotonic() + 10 * seconds
+    while len(_batches(query)) < 3 and time.monotonic() < deadline:
+        time.sleep(1)
     query.stop()
     batches = _batches(query)[1:]  # the first batch is the warm-up
     return sum(r for r, _ in batches) / sum(d for _, d in batches), max(d for _, d in batches)
@@ -219,6 +223,9 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
     try:
         n = 60_000 if quick else 400_000
         kafka_rate, kafka_batch, warm_up, steps = kafka_to_silver(spark, env, n, tmp)
+        print(
+            f"kafka → silver: {kafka_rate:,.0f} rows/s, longest batch {kafka_batch:.1f} s, {steps}"
+        )
         rate, rate_batch = rate_to_parquet(spark, 15 if quick else 60, tmp)
         lat = latency(spark, env, 20 if quick else 90, tmp)
     finally:
