@@ -1,17 +1,19 @@
 """``make chaos``: kill and restart every component under load, then prove nothing was lost.
 
-The drill runs on its own Mosquitto and Kafka (throwaway instances beside the shared stack, so
-restarting them disturbs nobody), the shared S3 server under a fresh lake root, a fresh
-checkpoint and a fresh device state. While the scenario runs it injects, in turn: a device
-reboot, ``kill -9`` of the bridge, a Mosquitto restart (persistence on), a Kafka restart and
-``kill -9`` of the streaming job. At the end every published ``(device_id, stream, seq)`` must
-be in silver exactly once; the drill prints, per fault, what was lost (must be zero), what was
-duplicated before silver (and removed), and how long the pipeline took to recover.
+The drill runs on its own Mosquitto, Kafka and S3 server (throwaway instances beside the shared
+stack, so killing them disturbs nobody), with a fresh lake root, checkpoint and device state.
+While the scenario runs it injects, in turn: a device reboot, ``kill -9`` of the bridge, a
+Mosquitto restart (persistence on), ``kill -9`` of Mosquitto, a Kafka restart, the S3 server
+down for a minute and ``kill -9`` of the streaming job. At the end every published
+``(device_id, stream, seq)`` must be in silver exactly once; the drill prints, per fault, what
+was lost (must be zero), what was duplicated before silver (and removed), and how long the
+pipeline took to recover once the fault was over.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -23,11 +25,15 @@ from rich.table import Table
 
 from contract.manifest import Manifest
 from stack import pipeline
+from stack.demo import SimulatedClock
 from stack.drill import Lake, Servers, audit, private_servers
 from stack.errors import StackError
 from stack.flow import kafka_offsets
 
 console = Console(stderr=True)
+RECOVERY_TIMEOUT_S = 300.0
+"""A fault the pipeline has not recovered from after this long fails the drill. Generous: on a
+busy 2-core machine one Spark batch can take a minute or two."""
 
 
 @dataclass
@@ -50,7 +56,12 @@ class Drill:
     lake: Lake
     speed: float
     scenario: str
+    s3_outage_s: float
     manifests: list[Path] = field(default_factory=list)
+    clock: SimulatedClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = SimulatedClock(self.run_dir / "clock.json", self.scenario)
 
     def devices(self) -> pipeline.Component:
         manifest = self.run_dir / f"manifest-{len(self.manifests) + 1}.json"
@@ -61,18 +72,30 @@ class Drill:
             self.env,
             "--speed",
             str(self.speed),
+            # A rebooted fleet goes on from where its clock stopped, as the demo's second run
+            # does: restarting at "now" would put its rows minutes behind the watermark.
             "--start",
-            "now",
+            self.clock.next_start(),
             "--state-dir",
             str(self.run_dir / "device-state"),
             "--manifest",
             str(manifest),
         )
 
+    def devices_ended(self) -> None:
+        """Note where the last devices run's simulated clock stopped (its manifest says)."""
+        self.clock.ended(Manifest.read(self.manifests[-1]))
+
     def kafka_total(self) -> int:
         try:
             return sum(kafka_offsets(self.env["KAFKA_BOOTSTRAP_SERVERS"]).values())
         except Exception:  # the broker may be the thing that is down
+            return -1
+
+    def silver_total(self) -> int:
+        try:
+            return self.lake.silver_total()
+        except Exception:  # the S3 server may be the thing that is down
             return -1
 
 
@@ -111,13 +134,16 @@ def run_drill(drill: Drill, interval: float, settle_timeout: float) -> list[Faul
 
     def reboot_devices() -> None:
         state["devices"].stop()
+        drill.devices_ended()
         time.sleep(2)
         state["devices"] = drill.devices().start()
 
-    def restart(server_name: str, pause: float) -> Callable[[], None]:
+    def restart(server_name: str, pause: float, *, crash: bool = False) -> Callable[[], None]:
+        """Stop a server (SIGTERM, or ``kill -9`` for a crash), wait ``pause`` s, start it."""
+
         def inject() -> None:
             server = getattr(drill.servers, server_name)
-            server.stop()
+            server.kill() if crash else server.stop()
             time.sleep(pause)
             server.start()
 
@@ -135,11 +161,19 @@ def run_drill(drill: Drill, interval: float, settle_timeout: float) -> list[Faul
         Fault("device reboot (SIGTERM, restart)", reboot_devices, drill.kafka_total),
         Fault("bridge kill -9", kill_and_restart(bridge), drill.kafka_total),
         Fault("Mosquitto restart", restart("mosquitto", 3), drill.kafka_total),
+        Fault("Mosquitto kill -9", restart("mosquitto", 3, crash=True), drill.kafka_total),
         Fault("Kafka restart", restart("kafka", 8), drill.kafka_total),
-        Fault("streaming job kill -9", kill_and_restart(stream), drill.lake.silver_total),
+        # Recovery counts from the server's return: silver grows again once the job's retries
+        # reach it (a batch in flight during the outage fails, the query retries it).
+        Fault(
+            f"S3 server down {drill.s3_outage_s:.0f} s",
+            restart("s3", drill.s3_outage_s),
+            drill.silver_total,
+        ),
+        Fault("streaming job kill -9", kill_and_restart(stream), drill.silver_total),
     ]
     with pipeline.running(stream, bridge):
-        drill.lake.wait_for_stream(run_dir / "checkpoint", timeout=180, stream=stream)
+        drill.lake.wait_for_stream(run_dir / "checkpoint", timeout=600, stream=stream)
         devices.start()
         for fault in faults:
             time.sleep(interval)
@@ -148,11 +182,12 @@ def run_drill(drill: Drill, interval: float, settle_timeout: float) -> list[Faul
             console.print(f"==> fault: {fault.name}")
             fault.injected_at = time.time()
             fault.inject()
-            fault.recovery_s = wait_for_growth(fault.progress, timeout=120)
+            fault.recovery_s = wait_for_growth(fault.progress, timeout=RECOVERY_TIMEOUT_S)
             console.print(f"    flowing again after {fault.recovery_s or float('nan'):.1f} s")
         time.sleep(interval)
         state["devices"].stop()
         state["devices"].check()
+        drill.devices_ended()
         expected = Manifest.read_all(drill.manifests)
         total = sum(e.count for e in expected.expected())
         console.print(f"==> devices stopped; {total:,} messages to find in silver")
@@ -181,6 +216,9 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser.add_argument("--quick", action="store_true", help="a shortened drill (~2 minutes)")
     parser.add_argument("--scenario", default=None, help="default: london-birmingham")
     parser.add_argument("--interval", type=float, default=None, help="seconds between faults")
+    parser.add_argument(
+        "--s3-outage", type=float, default=60.0, help="seconds the S3 server stays down"
+    )
     args = parser.parse_args(argv)
 
     import stack
@@ -194,13 +232,21 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     scenario = args.scenario or "london-birmingham"
     interval = args.interval or (10.0 if args.quick else 25.0)
     with private_servers(run_dir / "servers", base_env) as servers:
-        env = {**base_env, **servers.env, "PYTHONUNBUFFERED": "1"}
+        # The children get the caller's environment too: PATH, and the settings `.env` does
+        # not hold (SPARK_UI_PORT, CITYFLEET_STATE_DIR); `.env`'s values already honour it.
+        env = {**os.environ, **base_env, **servers.env, "PYTHONUNBUFFERED": "1"}
         lake = Lake(env, f"chaos/{run_id}")
         drill = Drill(
-            env, run_dir, servers, lake, speed=40.0 if args.quick else 30.0, scenario=scenario
+            env,
+            run_dir,
+            servers,
+            lake,
+            speed=40.0 if args.quick else 30.0,
+            scenario=scenario,
+            s3_outage_s=args.s3_outage,
         )
         console.rule(f"[bold]CityFleet fault drill {run_id}")
-        faults = run_drill(drill, interval, settle_timeout=240)
+        faults = run_drill(drill, interval, settle_timeout=600)
     Console().print(table(faults, lake))
     ok = lake.missing_total == 0 and lake.silver_duplicates == 0
     verdict = (

@@ -33,30 +33,34 @@ TOPIC_STREAM = {s.kafka_topic: s.name for s in DATA_STREAMS}
 class Restartable(Protocol):
     def start(self) -> object: ...
     def stop(self) -> object: ...
+    def kill(self) -> object: ...
 
 
 @dataclass
 class Servers:
     mosquitto: Restartable
     kafka: Restartable
+    s3: Restartable
     env: dict[str, str]
     """Endpoints and credentials of these servers, overriding the shared stack's."""
 
 
 @contextlib.contextmanager
 def private_servers(home: Path, env: Mapping[str, str]) -> Iterator[Servers]:
-    """A Mosquitto and a Kafka broker of the drill's own, on free ports, removed afterwards."""
-    from stack.private import private_kafka, private_mosquitto
+    """A Mosquitto, a Kafka broker and an S3 server of the drill's own, on free ports, removed
+    afterwards: the drill kills and stops them, which must not disturb the shared stack."""
+    from stack.private import private_kafka, private_mosquitto, private_s3
 
     with (
         private_mosquitto(home / "mosquitto", env) as mqtt,
         private_kafka(home / "kafka", env) as kafka,
+        private_s3(home / "s3", env) as s3,
     ):
-        yield Servers(mosquitto=mqtt, kafka=kafka, env={**mqtt.env, **kafka.env})
+        yield Servers(mqtt, kafka, s3, env={**mqtt.env, **kafka.env, **s3.env})
 
 
 class Lake:
-    """One lake root in the shared S3 bucket: ``s3a://$S3_BUCKET/<prefix>/``."""
+    """One lake root in an S3 bucket: ``s3a://$S3_BUCKET/<prefix>/``."""
 
     def __init__(self, env: Mapping[str, str], prefix: str) -> None:
         self.bucket = env["S3_BUCKET"]
@@ -76,16 +80,17 @@ class Lake:
         return sum(self.reader.silver_rows().values())
 
     def wait_for_stream(self, checkpoint: Path, timeout: float, stream: Component) -> None:
-        """Wait until the streaming job's query has fixed its starting offsets.
+        """Wait until every query of the streaming job has fixed its starting offsets.
 
         A query started with ``--starting-offsets latest`` reads from the offsets it records
-        in ``sources/0/0``; whatever is published before that file exists is not read.
+        in ``sources/0/0``; whatever is published before that file exists is not read. The
+        queries start one after another (a minute apart on a busy machine), so all must be
+        ready before the devices start, not just the first.
         """
-        from spark.settings import query_checkpoint
-
         deadline = time.monotonic() + timeout
-        offsets = Path(query_checkpoint(checkpoint)) / "sources" / "0" / "0"
-        ready = offsets.is_file
+        ready = lambda: all(  # noqa: E731
+            (checkpoint / topic / "sources" / "0" / "0").is_file() for topic in TOPIC_STREAM
+        )
         while not ready():
             stream.check()
             if time.monotonic() > deadline:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 from stack.accounts import mosquitto_owner
 from stack.credentials import MQTT_USERS, Credentials
@@ -20,6 +21,7 @@ from stack.kafka import KafkaBroker, topic_partitions
 from stack.layout import Layout
 from stack.mosquitto import HOST, Mosquitto, blocked_parent, device_logins
 from stack.process import free_port
+from stack.s3 import S3Server
 from stack.secrets import write_private
 
 _ENV_USER_KEYS = {
@@ -49,9 +51,9 @@ def _credentials(layout: Layout, env: Mapping[str, str] | None) -> Credentials:
 
 
 class _Private:
-    """What both private servers forward to their ``Server``: pid, log, port, stop, kill."""
+    """What the private servers forward to their ``Server``: pid, log, port, stop, kill."""
 
-    server: Mosquitto | KafkaBroker
+    server: Mosquitto | KafkaBroker | S3Server
 
     @property
     def port(self) -> int:
@@ -141,29 +143,57 @@ class PrivateKafka(_Private):
         return self
 
 
+class PrivateS3(_Private):
+    """An S3 server (versitygw) of one's own with one bucket: ``start()``, ``stop()``, ``env``."""
+
+    def __init__(self, home: Path, env: Mapping[str, str] | None = None) -> None:
+        keys = Credentials.generate()
+        self.bucket = (env or {}).get("S3_BUCKET", "cityfleet")
+        self.server = S3Server(
+            _layout(home, env), free_port(), keys.s3_access_key, keys.s3_secret_key
+        )
+        self.server.install()  # a no-op when the shared stack built versitygw
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The `.env` keys (S3_*, AWS_*) pointing at this server and its bucket."""
+        return {**self.server.env(), "S3_BUCKET": self.bucket}
+
+    def start(self) -> PrivateS3:
+        self.server.start()
+        self.server.ensure_bucket(self.bucket)  # already there after a restart: a no-op
+        return self
+
+
+_Server = TypeVar("_Server", PrivateMosquitto, PrivateKafka, PrivateS3)
+
+
 @contextlib.contextmanager
+def _running(server: _Server, *folders: Path, keep: bool) -> Iterator[_Server]:
+    """Start ``server``; afterwards kill it and, unless ``keep``, remove its folders."""
+    try:
+        yield server.start()
+    finally:
+        server.kill()
+        if not keep:
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
 def private_mosquitto(
     home: Path, env: Mapping[str, str] | None = None, *, keep: bool = False
-) -> Iterator[PrivateMosquitto]:
+) -> contextlib.AbstractContextManager[PrivateMosquitto]:
     broker = PrivateMosquitto(home, env)
-    try:
-        yield broker.start()
-    finally:
-        broker.kill()
-        if not keep:
-            shutil.rmtree(home, ignore_errors=True)
-            shutil.rmtree(broker.server.layout.root, ignore_errors=True)
+    return _running(broker, home, broker.server.layout.root, keep=keep)
 
 
-@contextlib.contextmanager
 def private_kafka(
     home: Path, env: Mapping[str, str] | None = None, *, keep: bool = False
-) -> Iterator[PrivateKafka]:
-    broker = PrivateKafka(home, env)
-    try:
-        yield broker.start()
-    finally:
-        broker.kill()
-        if not keep:
-            shutil.rmtree(home, ignore_errors=True)
+) -> contextlib.AbstractContextManager[PrivateKafka]:
+    return _running(PrivateKafka(home, env), home, keep=keep)
 
+
+def private_s3(
+    home: Path, env: Mapping[str, str] | None = None, *, keep: bool = False
+) -> contextlib.AbstractContextManager[PrivateS3]:
+    return _running(PrivateS3(home, env), home, keep=keep)
