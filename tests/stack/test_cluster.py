@@ -10,6 +10,7 @@ find every published message in silver exactly once.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,16 +22,25 @@ from stack.cluster import BROKERS, ClusterBroker, ClusterPorts, KafkaCluster, to
 from stack.core import Services
 from stack.errors import StackError
 from stack.layout import Layout
-from stack.process import free_port, port_free
+from stack.process import port_free
+
+_TAKEN: set[int] = set()
 
 
 def _free_block(size: int) -> int:
-    """A port p with p .. p+size-1 all free (the brokers take KAFKA_PORT + 0, 2, 4)."""
-    for _ in range(200):
-        base = free_port()
-        if base + size < 65536 and all(port_free(base + i) for i in range(size)):
+    """A port p with p .. p+size-1 all free (the brokers take KAFKA_PORT + 0, 2, 4).
+
+    Above Linux's ephemeral range (32768-60999): a port from inside it can be taken by some
+    outgoing connection between this check and the server's bind, as a broker found out.
+    """
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(61000, 65535 - size)
+        block = set(range(base, base + size))
+        if not block & _TAKEN and all(port_free(p) for p in block):
+            _TAKEN.update(block)
             return base
-    raise RuntimeError("no block of free ports")
+    raise RuntimeError("no block of free ports above the ephemeral range")
 
 
 def _cluster_env(home: Path) -> dict[str, str]:
@@ -41,16 +51,16 @@ def _cluster_env(home: Path) -> dict[str, str]:
         "CITYFLEET_TOOLS_DIR": str(Layout.from_env(os.environ).tools),
         "CITYFLEET_ENV_FILE": str(home / ".env"),
         "CITYFLEET_TOPOLOGY": "cluster",
-        "MQTT_PORT": str(free_port()),
-        "MQTT_TLS_PORT": str(free_port()),
-        "MQTT_WS_PORT": str(free_port()),
+        "MQTT_PORT": str(_free_block(1)),
+        "MQTT_TLS_PORT": str(_free_block(1)),
+        "MQTT_WS_PORT": str(_free_block(1)),
         "KAFKA_PORT": str(kafka),
         "KAFKA_CONTROLLER_PORT": str(kafka + 1),
-        "S3_PORT": str(free_port()),
-        "SPARK_MASTER_PORT": str(free_port()),
-        "SPARK_MASTER_WEBUI_PORT": str(free_port()),
+        "S3_PORT": str(_free_block(1)),
+        "SPARK_MASTER_PORT": str(_free_block(1)),
+        "SPARK_MASTER_WEBUI_PORT": str(_free_block(1)),
         "SPARK_WORKER_WEBUI_PORT": str(workers),
-        "SPARK_UI_PORT": str(free_port()),
+        "SPARK_UI_PORT": str(_free_block(1)),
     }
 
 
@@ -112,11 +122,10 @@ def cluster_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
     home.chmod(0o711)
     env = _cluster_env(home)
     try:
-        values = core.up(progress=False, env=env)
-    except StackError as exc:
-        core.down(env=env, progress=False)
-        pytest.fail(f"the cluster topology did not start: {exc}", pytrace=False)
-    try:
+        try:
+            values = core.up(progress=False, env=env)
+        except StackError as exc:
+            pytest.fail(f"the cluster topology did not start: {exc}", pytrace=False)
         yield {**os.environ, **env, **values}
     finally:
         core.down(env=env, progress=False)
