@@ -126,6 +126,10 @@ def run_drill(drill: Drill, interval: float, settle_timeout: float) -> list[Faul
         drill.lake.root_uri,
         "--checkpoint",
         str(run_dir / "checkpoint"),
+        # The simulated clock runs `speed` times faster than Kafka's: by design far ahead of
+        # it, so the clock guard allows what two hours of drill put between them.
+        "--max-skew",
+        f"{drill.speed * 2:.0f} hours",
     )
     stream = pipeline.stream(run_dir, env, *stream_args)
     bridge = pipeline.bridge(run_dir, env, "--client-id", f"chaos-bridge-{run_dir.name}")
