@@ -65,6 +65,22 @@ def counts_table(
     return table
 
 
+DEVICES_TIMEOUT_S = 3600.0
+"""The longest the demo lets its devices publish (wall-clock seconds)."""
+
+
+def fleet_lead_s(clock: SimulatedClock, speed: float) -> float:
+    """How far the fleet's event times can run ahead of Kafka's timestamps in this run.
+
+    The streaming job quarantines a row dated more than ``--max-skew`` after its Kafka
+    timestamp (a device with a bad clock). The demo's fleet is ahead on purpose: its clock
+    starts where the last run ended and runs ``speed`` times faster than the wall clock, so
+    its own streaming job allows that much and no more.
+    """
+    ahead = (clock.start - datetime.now(UTC)).total_seconds()
+    return max(0.0, ahead) + speed * DEVICES_TIMEOUT_S + 300.0
+
+
 def read_manifest(path: Path) -> Manifest:
     try:
         return Manifest.read(path)
@@ -248,11 +264,19 @@ def run(args: argparse.Namespace) -> int:
 
     kafka_base = kafka_offsets(bootstrap)
     silver_base = reader.silver_rows()
+    clock = SimulatedClock(layout.root / "demo" / "clock.json", args.scenario)
+    start = clock.next_start()
     stream = pipeline.stream(
-        run_dir, child_env, "--trigger", "5 seconds", "--checkpoint", str(checkpoint)
+        run_dir,
+        child_env,
+        "--trigger",
+        "5 seconds",
+        "--checkpoint",
+        str(checkpoint),
+        "--max-skew",
+        f"{fleet_lead_s(clock, args.speed):.0f} seconds",
     )
     bridge = pipeline.bridge(run_dir, child_env)
-    clock = SimulatedClock(layout.root / "demo" / "clock.json", args.scenario)
     devices = pipeline.devices(
         args.scenario,
         run_dir,
@@ -260,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         "--speed",
         str(args.speed),
         "--start",
-        clock.next_start(),
+        start,
         "--manifest",
         str(manifest),
         "--state-dir",
@@ -302,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
             watcher.until(
                 f"{args.scenario}: devices publishing",
                 lambda _rows: not (devices.alive and bridge.alive and stream.alive),
-                3600,
+                DEVICES_TIMEOUT_S,
             )
         finally:
             devices.stop()

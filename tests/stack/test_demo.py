@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contract.manifest import Manifest
-from stack.demo import SimulatedClock, covers, read_manifest
+from stack.demo import SimulatedClock, covers, fleet_lead_s, read_manifest
 from stack.errors import StackError
 from stack.flow import committed_offsets
 
@@ -78,3 +78,13 @@ def test_committed_offsets_follow_the_last_committed_batch(tmp_path: Path) -> No
     got = committed_offsets(tmp_path)
     assert got["vehicle"] == 29
     assert got["gps"] == 0
+
+
+def test_the_streaming_job_allows_the_fleets_clock_its_lead(tmp_path: Path) -> None:
+    clock = SimulatedClock(tmp_path / "clock.json", "demo")
+    clock.ended(Manifest.from_counters({}, {"sim_seconds": 7200}))  # a first run of 2 h
+    again = SimulatedClock(tmp_path / "clock.json", "demo")
+    again.next_start()  # starts where that ended, 2 h ahead of now
+    # Its latest event: 2 h ahead at the start, plus the whole run at 240 times the wall clock.
+    assert fleet_lead_s(again, 240.0) >= 7200 + 240 * 3600
+    assert fleet_lead_s(SimulatedClock(tmp_path / "other.json", "x"), 1.0) < 3600 + 600
