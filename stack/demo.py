@@ -137,9 +137,9 @@ class Watcher:
 class SimulatedClock:
     """Where the next run's simulated time starts: now, or after the previous run ended.
 
-    An accelerated clock runs ahead of the wall clock, and the streaming job's watermark
-    follows event time; a second run starting at "now" again would be hours behind that
-    watermark and land in late/ instead of silver. So each run starts where the last ended.
+    An accelerated clock runs ahead of the wall clock; a second run starting at "now" again
+    would be hours behind the first run's events, and the streaming job would record every
+    row of it as late (they still land in silver). So each run starts where the last ended.
     """
 
     def __init__(self, path: Path, scenario: str) -> None:
