@@ -217,7 +217,9 @@ def table(faults: list[Fault], lake: Lake) -> Table:
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack chaos", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a shortened drill (~2 minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a shortened drill (40x clock, faults 10 s apart)"
+    )
     parser.add_argument("--scenario", default=None, help="default: london-birmingham")
     parser.add_argument("--interval", type=float, default=None, help="seconds between faults")
     parser.add_argument(
