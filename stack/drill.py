@@ -80,17 +80,16 @@ class Lake:
         return sum(self.reader.silver_rows().values())
 
     def wait_for_stream(self, checkpoint: Path, timeout: float, stream: Component) -> None:
-        """Wait until every query of the streaming job has fixed its starting offsets.
+        """Wait until the streaming job's query has fixed its starting offsets.
 
         A query started with ``--starting-offsets latest`` reads from the offsets it records
-        in ``sources/0/0``; whatever is published before that file exists is not read. The
-        queries start one after another (a minute apart on a busy machine), so all must be
-        ready before the devices start, not just the first.
+        in ``sources/0/0``; whatever is published before that file exists is not read.
         """
+        from spark.settings import query_checkpoint
+
         deadline = time.monotonic() + timeout
-        ready = lambda: all(  # noqa: E731
-            (checkpoint / topic / "sources" / "0" / "0").is_file() for topic in TOPIC_STREAM
-        )
+        offsets = Path(query_checkpoint(checkpoint)) / "sources" / "0" / "0"
+        ready = offsets.is_file
         while not ready():
             stream.check()
             if time.monotonic() > deadline:
