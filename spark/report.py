@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -26,14 +25,36 @@ from contract.manifest import Manifest, ManifestError
 from spark import audit as audit_core
 from spark import lake
 from spark.reader import LakeReader
-from spark.reports import audit, congestion, incidents, journeys, segments, weather
+from spark.reports import (
+    audit,
+    congestion,
+    heatmap,
+    incidents,
+    journeys,
+    page,
+    places,
+    segments,
+    tracks,
+    weather,
+)
 from spark.schema import silver_schema
 from spark.settings import output_root
 from stack.env import REPO_ROOT, load_env
 from stack.errors import StackError
 
 log = logging.getLogger("spark.report")
-NAMES = ("journeys", "segments", "weather", "incidents", "congestion", "audit")
+NAMES = (
+    "journeys",
+    "segments",
+    "weather",
+    "incidents",
+    "congestion",
+    "tracks",
+    "places",
+    "speed_heatmap",
+    "rain_front",
+    "audit",
+)
 
 
 @dataclass
@@ -78,50 +99,78 @@ def gold_frames(silver: Silver, manifest: Manifest | None) -> dict[str, Callable
         "weather": lambda: weather.build(v(), silver(WEATHER)),
         "incidents": lambda: incidents.build(v(), silver(EMERGENCY)),
         "congestion": lambda: congestion.build(silver(TRAFFIC)),
+        "tracks": lambda: tracks.build(silver(GPS), v()),
+        "places": lambda: places.build(v(), silver(TRAFFIC), silver(WEATHER), silver(EMERGENCY)),
+        "speed_heatmap": lambda: heatmap.build(v(), silver(TRAFFIC)),
+        "rain_front": lambda: heatmap.rain(v(), silver(WEATHER)),
         "audit": lambda: audit.build(silver.spark, audit_core.run(silver.reader, manifest)),
     }
 
 
-MODULES = {
-    "journeys": journeys,
-    "segments": segments,
-    "weather": weather,
-    "incidents": incidents,
-    "congestion": congestion,
-    "audit": audit,
+SUMMARIES: dict[str, Callable[[list[dict]], list[str]]] = {
+    "journeys": journeys.summary,
+    "segments": segments.summary,
+    "weather": weather.summary,
+    "incidents": incidents.summary,
+    "congestion": congestion.summary,
+    "tracks": tracks.summary,
+    "places": places.summary,
+    "speed_heatmap": heatmap.summary,
+    "rain_front": heatmap.rain_summary,
+    "audit": audit.summary,
 }
 
 
-def section(name: str, rows: list[dict], silver: Silver) -> str:
-    module = MODULES[name]
-    if name == "journeys":
-        points: dict[str, list[tuple[float, float]]] = {}
-        for r in journeys.positions(silver(GPS)).collect():
-            points.setdefault(r["device_id"], []).append((r["longitude"], r["latitude"]))
-        body = journeys.html(rows, points)
-    else:
-        body = module.html(rows)
-    lines = "".join(f"<li>{escape(x)}</li>" for x in module.summary(rows))
-    return f"<section><h2>{escape(module.TITLE)}</h2><ul>{lines}</ul>{body}</section>"
+def sections(results: dict[str, list[dict]]) -> list[page.Section]:
+    """The page's sections in reading order, each from the gold rows it shows (absent when
+    its report was not run). The audit leads when it is not clean, else it closes the page."""
+
+    def lines(*names: str) -> list[str]:
+        return [line for n in names if n in results for line in SUMMARIES[n](results[n])]
+
+    out: list[page.Section] = []
+    audit_rows = results.get("audit")
+    audit_section = (
+        page.section("audit", audit.TITLE, lines("audit"), audit.html(audit_rows))
+        if audit_rows is not None
+        else None
+    )
+    if audit_section and not audit.clean(audit_rows or []):
+        out.append(audit_section)
+    if "tracks" in results or "places" in results:
+        body = tracks.html(results.get("tracks", []), results.get("places", []))
+        out.append(page.section("map", tracks.TITLE, lines("tracks", "places"), body))
+    if "speed_heatmap" in results:
+        body = heatmap.html(
+            results["speed_heatmap"], results.get("places", []), results.get("rain_front", [])
+        )
+        out.append(
+            page.section("heatmap", heatmap.TITLE, lines("speed_heatmap", "rain_front"), body)
+        )
+    for module in (journeys, weather, incidents, congestion, segments):
+        if module.NAME in results:
+            body = module.html(results[module.NAME])
+            out.append(page.section(module.NAME, module.TITLE, lines(module.NAME), body))
+    if audit_section and audit.clean(audit_rows or []):
+        out.append(audit_section)
+    return out
 
 
-def write_html(sections: list[str], root: str, out_dir: Path) -> Path:
+def write_html(results: dict[str, list[dict]], root: str, out_dir: Path) -> Path:
+    from plotly.offline import get_plotlyjs
+
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"cityfleet-{time.strftime('%Y%m%d-%H%M%S')}.html"
-    style = (
-        "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;font-size:12px;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-        "tr.bad td{background:#fdd}section{margin-bottom:2em}"
+    audit_rows = results.get("audit")
+    html = page.document(
+        sections(results),
+        root=root,
+        generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        verdict=audit.verdict(audit_rows) if audit_rows is not None else "",
+        clean=audit_rows is None or audit.clean(audit_rows),
+        plotly_js=get_plotlyjs(),
     )
-    path.write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>CityFleet report</title>"
-        f"<style>{style}</style></head><body><h1>CityFleet report</h1>"
-        f"<p>Lake {escape(root)}, generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}</p>"
-        + "".join(sections)
-        + "</body></html>",
-        encoding="utf-8",
-    )
+    path.write_text(html, encoding="utf-8")
     return path
 
 
@@ -137,7 +186,6 @@ def run(
     silver = Silver(spark, reader)
     frames = gold_frames(silver, manifest)
     results: dict[str, list[dict]] = {}
-    sections = []
     for name in names:
         gold = frames[name]().cache()
         (
@@ -149,8 +197,7 @@ def run(
         rows = [r.asDict(recursive=True) for r in gold.collect()]
         gold.unpersist()
         results[name] = rows
-        sections.append(section(name, rows, silver))
-    return results, write_html(sections, reader.lake.root, out_dir)
+    return results, write_html(results, reader.lake.root, out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, help="devices manifest JSON (for the audit)")
     parser.add_argument("--reports-dir", type=Path, default=REPO_ROOT / "reports")
     parser.add_argument("--master", help="Spark master (default local[2])")
+    parser.add_argument(
+        "--screenshot", type=Path, help="also save a PNG of the report's top (headless Chromium)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -176,9 +226,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cityfleet-report: {exc}", file=sys.stderr)
         return exc.exit_code
     for name, rows in results.items():
-        for line in MODULES[name].summary(rows):
+        for line in SUMMARIES[name](rows):
             print(line)
     print(f"HTML report: {html}")
+    if args.screenshot:
+        from spark.reports.shot import screenshot
+
+        try:
+            print(f"screenshot: {screenshot(html, args.screenshot)}")
+        except StackError as exc:
+            print(f"cityfleet-report: {exc}", file=sys.stderr)
+            return exc.exit_code
     return 0
 
 

@@ -7,13 +7,13 @@ this module only turns them into the gold table, the summary lines and the HTML 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from html import escape
 from typing import Any
 
+from markupsafe import Markup
 from pyspark.sql import DataFrame, SparkSession
 
 from spark import audit as core
-from spark.reports import svg
+from spark.reports import page
 
 NAME = "audit"
 TITLE = "Completeness audit"
@@ -26,7 +26,16 @@ def build(spark: SparkSession, result: core.Audit) -> DataFrame:
     return spark.createDataFrame(result.table(), core.GOLD_SCHEMA)
 
 
-def html(rows: Sequence[Mapping[str, Any]]) -> str:
+def bad(row: Mapping[str, Any]) -> bool:
+    """A device stream with a message missing or held twice in silver."""
+    return bool(row["missing"] or row.get("silver_duplicates"))
+
+
+def clean(rows: Sequence[Mapping[str, Any]]) -> bool:
+    return not any(bad(r) for r in rows)
+
+
+def html(rows: Sequence[Mapping[str, Any]]) -> Markup:
     cols = [
         "stream",
         "device_id",
@@ -39,9 +48,9 @@ def html(rows: Sequence[Mapping[str, Any]]) -> str:
         "quarantined",
     ]
     shown = rows[:500]
-    table = svg.table(
+    table = page.table(
         cols,
         [[r.get(c, 0) for c in cols] for r in shown],
-        [bool(r["missing"] or r.get("silver_duplicates")) for r in shown],
+        [bad(r) for r in shown],
     )
-    return f"<p><b>{escape(verdict(rows))}</b></p>{table}"
+    return page.note(verdict(rows)) + table

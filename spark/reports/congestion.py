@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
+from markupsafe import Markup
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark.reports import svg
+from spark.reports import charts
 
 NAME = "congestion"
 TITLE = "Camera congestion"
@@ -47,13 +49,45 @@ def summary(rows: list[dict]) -> list[str]:
     ]
 
 
-def html(rows: list[dict]) -> str:
-    series: dict[str, list[tuple[float, float]]] = {}
+def html(rows: list[dict]) -> Markup:
+    """Mean speed per camera and 15 minutes, cameras by route and name, time of day across."""
+    if not rows:
+        return charts.empty(TITLE)
+    names = {v: k for k, v in LEVELS.items()}
+    cams = sorted({(r["route_id"] or "", r["camera_id"]) for r in rows}, reverse=True)
+    times = sorted({r["window_start"] for r in rows})
+    y = {cam: i for i, (_, cam) in enumerate(cams)}
+    x = {t: i for i, t in enumerate(times)}
+    z: list[list[float | None]] = [[None] * len(times) for _ in cams]
+    info: list[list[list[str]]] = [[["", "", ""]] * len(times) for _ in cams]
     for r in rows:
-        series.setdefault(r["camera_id"], []).append(
-            (r["window_start"].timestamp() / 3600.0, float(r["vehicles"]))
+        i, j = y[r["camera_id"]], x[r["window_start"]]
+        z[i][j] = r["avg_speed_kmh"]
+        info[i][j] = [
+            charts.text(r["camera_id"]),
+            f"{r['vehicles']:,}",
+            names.get(r["worst_level"], "?"),
+        ]
+    fig = go.Figure(
+        go.Heatmap(
+            x=times,
+            y=[charts.text(cam) for _, cam in cams],
+            z=z,
+            customdata=info,
+            zmin=0,
+            zmax=charts.SPEED_MAX_KMH,
+            colorscale=charts.SPEED_SCALE,
+            colorbar={"title": {"text": "km/h"}, "thickness": 12},
+            hovertemplate="%{customdata[0]}<br>%{x|%H:%M} UTC: %{z:.0f} km/h, "
+            "%{customdata[1]} vehicles, worst %{customdata[2]}<extra></extra>",
         )
-    top = dict(sorted(series.items(), key=lambda kv: -sum(v for _, v in kv[1]))[:8])
-    return svg.line_chart(
-        top, "Vehicles per 15 minutes (busiest cameras)", "hour (epoch h)", "vehicles"
     )
+    fig.update_layout(
+        charts.layout(
+            "Mean speed at each camera per 15 minutes",
+            height=max(260, 90 + 26 * len(cams)),
+            xaxis=charts.TIME_AXIS,
+            yaxis={"type": "category", "title": {"text": "camera"}},
+        )
+    )
+    return charts.render(fig)

@@ -3,10 +3,12 @@ open, against the same stretch of road when it is not."""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
+from markupsafe import Markup
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark.reports import svg
+from spark.reports import charts
 from spark.reports.geo import distance_km
 
 NAME = "incidents"
@@ -72,6 +74,47 @@ def summary(rows: list[dict]) -> list[str]:
     return [line]
 
 
-def html(rows: list[dict]) -> str:
-    bars = [(r["incident_id"], r["speed_drop_pct"] or 0.0) for r in rows[:40]]
-    return svg.bar_chart(bars, "Speed drop near each incident while open", "incident", "%")
+def html(rows: list[dict]) -> Markup:
+    """Each incident as a bar from opened to closed, coloured by the speed drop near it."""
+    if not rows:
+        return charts.empty(TITLE)
+    shown = rows[:60]
+    fig = go.Figure(
+        go.Bar(
+            base=[r["opened"] for r in shown],
+            x=[(r["closed"] - r["opened"]).total_seconds() * 1000 for r in shown],
+            y=[charts.text(r["incident_id"]) for r in shown],
+            orientation="h",
+            marker={
+                "color": [r["speed_drop_pct"] or 0.0 for r in shown],
+                "colorscale": "Reds",
+                "cmin": 0,
+                "cmax": 100,
+                "colorbar": {"title": {"text": "speed drop %"}, "thickness": 12},
+            },
+            customdata=[
+                [
+                    charts.text(r["incident_id"]),
+                    charts.text(r["type"]),
+                    r["severity"],
+                    "-" if r["speed_during_kmh"] is None else f"{r['speed_during_kmh']:.0f}",
+                    "-" if r["speed_otherwise_kmh"] is None else f"{r['speed_otherwise_kmh']:.0f}",
+                    f"{r['opened']:%H:%M}",
+                    f"{r['closed']:%H:%M}",
+                ]
+                for r in shown
+            ],
+            hovertemplate="%{customdata[0]}: %{customdata[1]}, severity %{customdata[2]}<br>"
+            "open %{customdata[5]}-%{customdata[6]} UTC<br>"
+            "%{customdata[3]} km/h nearby while open, %{customdata[4]} otherwise<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        charts.layout(
+            "Incidents: when open, and the speed drop near them",
+            height=max(240, 100 + 24 * len(shown)),
+            xaxis=charts.TIME_AXIS,
+            yaxis={"type": "category", "autorange": "reversed", "title": {"text": "incident"}},
+        )
+    )
+    return charts.render(fig)

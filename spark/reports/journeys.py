@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
+from markupsafe import Markup
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark.reports import svg
+from spark.reports import charts, page
 
 NAME = "journeys"
 TITLE = "Journeys"
@@ -53,7 +55,50 @@ def summary(rows: list[dict]) -> list[str]:
     ]
 
 
-def html(rows: list[dict], positions: dict[str, list[tuple[float, float]]]) -> str:
+def timeline(rows: list[dict]) -> Markup:
+    """Each trip as a bar from its start to its end on a time-of-day axis, coloured by speed."""
+    if not rows:
+        return charts.empty("Trips over the day")
+    devices = sorted({r["device_id"] for r in rows})
+    fig = go.Figure(
+        go.Bar(
+            base=[r["start"] for r in rows],
+            x=[(r["end"] - r["start"]).total_seconds() * 1000 for r in rows],
+            y=[charts.text(r["device_id"]) for r in rows],
+            orientation="h",
+            marker={
+                "color": [r["avg_speed_kmh"] for r in rows],
+                **charts.speed_colours("avg km/h"),
+            },
+            customdata=[
+                [
+                    charts.text(r["device_id"]),
+                    charts.text(r["trip_id"]),
+                    charts.text(r["route_id"]),
+                    f"{r['distance_km']:.1f}",
+                    f"{r['duration_min']:.0f}",
+                    f"{r['start']:%H:%M}",
+                    f"{r['end']:%H:%M}",
+                ]
+                for r in rows
+            ],
+            hovertemplate="%{customdata[0]}, trip %{customdata[1]} on %{customdata[2]}<br>"
+            "%{customdata[5]}-%{customdata[6]} UTC: %{customdata[3]} km in %{customdata[4]} min, "
+            "avg %{marker.color:.0f} km/h<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        charts.layout(
+            "Trips over the day",
+            height=max(240, 100 + 22 * len(devices)),
+            xaxis=charts.TIME_AXIS,
+            yaxis={"type": "category", "autorange": "reversed", "title": {"text": "vehicle"}},
+        )
+    )
+    return charts.render(fig)
+
+
+def html(rows: list[dict]) -> Markup:
     header = ("device", "trip", "route", "km", "min", "avg km/h", "max km/h", "fuel %", "stops")
     cells = [
         (
@@ -69,16 +114,4 @@ def html(rows: list[dict], positions: dict[str, list[tuple[float, float]]]) -> s
         )
         for r in rows[:200]
     ]
-    return svg.route_map(positions, title="Vehicle routes (GPS)") + svg.table(header, cells)
-
-
-def positions(gps: DataFrame, per_device: int = 1500) -> DataFrame:
-    """GPS fixes thinned to about ``per_device`` points per device, in time order."""
-    w = Window.partitionBy("device_id")
-    return (
-        gps.select("device_id", "seq", "longitude", "latitude")
-        .withColumn("_n", F.count("*").over(w))
-        .where((F.col("seq") % F.greatest(F.lit(1), F.ceil(F.col("_n") / per_device))) == 0)
-        .orderBy("device_id", "seq")
-        .drop("_n")
-    )
+    return timeline(rows[:200]) + page.table(header, cells)

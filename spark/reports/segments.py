@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from markupsafe import Markup
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark.reports import svg
+from spark.reports import charts
 
 NAME = "segments"
 TITLE = "Road segments"
@@ -51,10 +52,10 @@ def summary(rows: list[dict]) -> list[str]:
     return lines
 
 
-def html(rows: list[dict]) -> str:
+def html(rows: list[dict]) -> Markup:
     per_km = _per_km(rows)
     series = {
         route: [(float(km), speed) for km, (speed, _) in kms.items()]
         for route, kms in per_km.items()
     }
-    return svg.line_chart(series, "Mean speed along the route", "km from start", "km/h")
+    return charts.lines(series, "Mean speed along the route", "km from start", "km/h")

@@ -3,10 +3,11 @@ of its nearest station in the same hour; speed is then averaged per condition.""
 
 from __future__ import annotations
 
+from markupsafe import Markup
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark.reports import svg
+from spark.reports import charts
 from spark.reports.geo import distance_km
 
 NAME = "weather"
@@ -61,6 +62,10 @@ def summary(rows: list[dict]) -> list[str]:
     return [f"weather: mean speed by condition: {parts}"]
 
 
-def html(rows: list[dict]) -> str:
-    bars = [(r["weather_condition"], r["avg_speed_kmh"]) for r in rows]
-    return svg.bar_chart(bars, "Mean vehicle speed by weather", "condition", "km/h")
+def html(rows: list[dict]) -> Markup:
+    items = [(r["weather_condition"], r["avg_speed_kmh"]) for r in rows]
+    hover = [
+        f"{r['weather_condition']}: {r['readings']:,} readings near {r['stations']} stations"
+        for r in rows
+    ]
+    return charts.bars(items, "Mean vehicle speed by weather", "condition", "km/h", hover)
