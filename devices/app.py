@@ -193,7 +193,7 @@ def _stats(fleet: Fleet, net, result: runner.RunResult) -> dict:
     if net is not None:
         out.update(
             sent=net.sent, buffer_dropped=net.dropped, reconnects=net.reconnects,
-            rejected=net.rejected,
+            rejected=net.rejected, too_large=net.too_large,
         )  # fmt: skip
     return out
 

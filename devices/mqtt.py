@@ -7,8 +7,8 @@ connection is down it buffers in order (bounded; drops counted) and replays on r
 re-sending what was in flight, so a subscriber sees each device's seq in order.
 
 This module opens and ends connections with paho (socket, TLS, CONNECT with login and will,
-CONNACK, reconnect backoff) and runs the loop; ``devices.session`` is what happens while a
-connection is open.
+CONNACK, reconnect backoff) and runs the loop; ``devices.session.Sessions``, a collaborator it
+holds, is what happens while a connection is open.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from contract import encode, format_timestamp, status_topic
-from devices import wire
 from devices.scenario import Scenario
-from devices.session import INFLIGHT, READ, WRITE, Conn, Link, Sessions
+from devices.session import READ, WRITE, Conn, Limits, Sessions
 from stack.mqtt_endpoint import EndpointError, MqttEndpoint, login
 
 log = logging.getLogger(__name__)
@@ -67,13 +66,19 @@ class MqttSettings(MqttEndpoint):
         )
 
 
-class MqttNetwork(Sessions):
+class MqttNetwork:
+    """The fleet's sink (``send``, ``reboot``) and the runner's network (``poll``, ``busy``)."""
+
     def __init__(self, settings: MqttSettings, scenario: Scenario, seed: int) -> None:
         self.settings = settings
         self.scenario = scenario.name
         self.prefix = scenario.prefix
         self.multiplex = scenario.mqtt.multiplex
-        super().__init__(selectors.DefaultSelector(), scenario.mqtt.buffer_max)
+        self.sel = selectors.DefaultSelector()
+        self.sessions = Sessions(self.sel, scenario.mqtt.buffer_max, self._paho_lost)
+        self.send = self.sessions.send
+        """The sink's hot path, bound once: no extra call per message."""
+        self.links = self.sessions.links
         self.keepalive = scenario.mqtt.keepalive_s
         self.rng = random.Random(f"{seed}/mqtt")
         self.conns: list[Conn] = []
@@ -82,7 +87,6 @@ class MqttNetwork(Sessions):
         self.reboot_scale = 1.0
         """Wall seconds per simulated second of reboot downtime (1/speed; small when fast)."""
         self.closing = False
-        self.now = time.monotonic()
         self._next_misc = 0.0
         # Keepalive is checked every few seconds; pings go out after half of it without traffic.
         self._misc_every = min(5.0, self.keepalive / 4)
@@ -113,8 +117,7 @@ class MqttNetwork(Sessions):
                 shared = (self.settings.gateway_user, self.settings.gateway_password)
                 self._client(conn, *(logins or {}).get(client_id, shared))
                 for device_id in carried:
-                    self.links[device_id] = Link(device_id, conn)
-                    conn.devices.append(self.links[device_id])
+                    self.sessions.attach(device_id, conn)
                 self.conns.append(conn)
             return
         missing = [d for d in device_ids if not logins or d not in logins]
@@ -124,8 +127,7 @@ class MqttNetwork(Sessions):
         for device_id in device_ids:
             conn = Conn(device_id)
             self._client(conn, *logins[device_id])
-            self.links[device_id] = Link(device_id, conn)
-            conn.devices.append(self.links[device_id])
+            self.sessions.attach(device_id, conn)
             self.conns.append(conn)
 
     def _status(self, device_id: str, status: str) -> bytes:
@@ -216,7 +218,7 @@ class MqttNetwork(Sessions):
     def _on_socket_close(self, client: mqtt.Client, conn: Conn, sock: socket.socket) -> None:
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(sock)
-        self.writers.discard(conn)
+        self.sessions.writers.discard(conn)
         conn.sock = None
 
     def _on_connect(self, client, conn: Conn, flags, reason, properties) -> None:
@@ -226,22 +228,30 @@ class MqttNetwork(Sessions):
             return
         conn.attempt = 0
         self.offline.discard(conn)
-        self._opened(conn, getattr(properties, "ReceiveMaximum", INFLIGHT))
+        limits = Limits.from_connack(properties, self.keepalive)
+        if 0 < limits.keepalive < self.keepalive:  # the broker's Server Keep Alive is shorter
+            self._misc_every = min(self._misc_every, limits.keepalive / 4)
+        self.sessions.opened(conn, limits)
         for link in conn.devices:
             online = (status_topic(link.device_id), self._status(link.device_id, "online"), 1, True)
-            self._queue(link, online, front=True)
-        self._drain(conn)
+            self.sessions.queue(link, online, front=True)
+        self.sessions.drain(conn)
 
     def _on_disconnect(self, client, conn: Conn, flags, reason, properties) -> None:
         if conn.connected:
             log.debug("%s disconnected: %s", conn.client_id, reason)
-        self._closed(conn)
+        self.sessions.closed(conn)
         if self.closing:
             return
         delay = min(30.0, 0.5 * 2**conn.attempt) * self.rng.uniform(0.5, 1.0)
         conn.attempt += 1
         conn.retry_at = max(time.monotonic() + delay, conn.down_until)
         self.offline.add(conn)
+
+    def _paho_lost(self, conn: Conn) -> None:
+        """A session ended (its socket is shut and read to the end): paho, reading it, runs its
+        disconnect path, which calls ``_on_disconnect``."""
+        conn.client.loop_read()
 
     # ----- the rest of the sink interface used by devices.emit (``send`` is the session's)
     def reboot(self, device_id: str, downtime_s: float) -> None:
@@ -256,9 +266,9 @@ class MqttNetwork(Sessions):
 
     # ----- the loop
     def poll(self, timeout: float) -> None:
-        self.now = time.monotonic()
-        if self.dirty:
-            self._flush()
+        sessions = self.sessions
+        sessions.now = time.monotonic()
+        sessions.flush()
         for key, mask in self.sel.select(timeout):
             conn: Conn = key.data
             if not conn.connected:  # paho's part: CONNECT out, CONNACK in
@@ -269,12 +279,11 @@ class MqttNetwork(Sessions):
                     self._watch_paho_write(conn)
                 continue
             if mask & READ:
-                self._read(conn)
+                sessions.read(conn)
             if mask & WRITE and conn.connected:
-                self._send(conn)
-        if self.dirty:
-            self._flush()
-        now = self.now = time.monotonic()
+                sessions.write(conn)
+        sessions.flush()
+        now = sessions.now = time.monotonic()
         if now >= self._next_misc:
             self._next_misc = now + self._misc_every
             self._keepalive(now)
@@ -283,27 +292,20 @@ class MqttNetwork(Sessions):
 
     def _watch_paho_write(self, conn: Conn) -> None:
         """Before CONNACK paho writes; watch its socket for writability while it has bytes."""
-        sock, want = conn.sock, conn.client.want_write()
-        if sock is None or want == (conn in self.writers):
+        sock, want, writers = conn.sock, conn.client.want_write(), self.sessions.writers
+        if sock is None or want == (conn in writers):
             return
         if want:
-            self.writers.add(conn)
+            writers.add(conn)
         else:
-            self.writers.discard(conn)
+            writers.discard(conn)
         self.sel.modify(sock, READ | WRITE if want else READ, conn)
 
     def _keepalive(self, now: float) -> None:
-        """Ping after half the keepalive without traffic; no answer within it: the link is dead."""
-        half = self.keepalive / 2
+        """Open sessions ping (``Sessions.keepalive``); paho keeps its connects' timeouts."""
         for conn in self.conns:
             if conn.connected:
-                if conn.ping_at:
-                    if now - conn.ping_at > half:
-                        self._lost(conn)
-                elif now - conn.last_tx >= half or now - conn.last_rx >= half:
-                    conn.ping_at = now
-                    conn.out += wire.PINGREQ_PACKET
-                    self.dirty.add(conn)
+                self.sessions.keepalive(conn, now)
             elif conn.sock is not None:
                 conn.client.loop_misc()
 
@@ -322,11 +324,32 @@ class MqttNetwork(Sessions):
                 conn.retry_at = now + delay
 
     def busy(self) -> bool:
-        return self.unacked > HIGH_WATER
+        return self.sessions.unacked > HIGH_WATER
+
+    @property
+    def unacked(self) -> int:
+        return self.sessions.unacked
+
+    @property
+    def sent(self) -> int:
+        return self.sessions.sent
+
+    @property
+    def dropped(self) -> int:
+        return self.sessions.dropped
+
+    @property
+    def rejected(self) -> int:
+        return self.sessions.rejected
+
+    @property
+    def too_large(self) -> int:
+        """Messages refused here: bigger than the broker's Maximum Packet Size."""
+        return self.sessions.too_large
 
     @property
     def online(self) -> int:
-        return self.open_count
+        return self.sessions.open_count
 
     @property
     def buffered(self) -> int:
@@ -356,16 +379,16 @@ class MqttNetwork(Sessions):
                         status_topic(link.device_id),
                         self._status(link.device_id, "offline"),
                     )
-                    self._queue(link, (*offline, 1, True))
-                self._drain(conn)
+                    self.sessions.queue(link, (*offline, 1, True))
+                self.sessions.drain(conn)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self._left() > left:
             self.poll(0.05)
         for conn in self.conns:
             if conn.connected:
-                conn.out += wire.DISCONNECT_PACKET
-                self.dirty.add(conn)
+                self.sessions.disconnect(conn)
         deadline = time.monotonic() + 5  # the broker closes each socket on our DISCONNECT
-        while time.monotonic() < deadline and (self.dirty or self.writers or self.online):
+        sessions = self.sessions
+        while time.monotonic() < deadline and (sessions.dirty or sessions.writers or self.online):
             self.poll(0.05)
         return left

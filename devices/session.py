@@ -6,6 +6,11 @@ are queued per connection and written with one ``send`` per socket per loop pass
 read in bulk, QoS 1/2 messages stay in ``Conn.inflight`` until acknowledged and are re-sent
 first, in order, after a reconnect. A device whose connection is down, or whose connection's
 window is full, waits in its own ordered buffer (bounded only while offline).
+
+``Sessions`` is a collaborator of the network, not its base class: it knows sockets, a selector
+and the broker's CONNACK limits (``Limits``), never paho, so its unit tests drive it over a
+``socket.socketpair()`` with no broker. When a session must end, it calls the ``lost`` callback
+it was given (the network lets paho run its disconnect path, which calls ``closed``).
 """
 
 from __future__ import annotations
@@ -16,19 +21,46 @@ import selectors
 import socket
 import ssl
 from collections import deque
-
-import paho.mqtt.client as mqtt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from devices import wire
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 INFLIGHT = 500
 """QoS>0 messages unacknowledged per connection (or the broker's receive maximum, if lower)."""
+MAX_PACKET = 268_435_460
+"""The largest packet MQTT can frame (MQTT 5.0 §3.1.2.11): the limit when the broker sets none."""
 AGAIN = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 Item = tuple[str, bytes, int, bool]
 """A message waiting to be sent: topic, payload, qos, retain."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the broker's CONNACK sets for the session (MQTT 5.0 §3.2.2.3)."""
+
+    receive_max: int
+    """Receive Maximum: QoS>0 messages it takes unacknowledged (we use at most ``INFLIGHT``)."""
+    keepalive: float
+    """Server Keep Alive if the broker sent one, else the keepalive we asked for; 0: none."""
+    max_packet: int = MAX_PACKET
+    """Maximum Packet Size: a larger packet would make the broker disconnect us."""
+
+    @classmethod
+    def from_connack(cls, properties: Any, keepalive: float) -> Limits:
+        """From paho's CONNACK ``Properties``; an absent property keeps the standard's default."""
+        return cls(
+            receive_max=getattr(properties, "ReceiveMaximum", INFLIGHT),
+            keepalive=getattr(properties, "ServerKeepAlive", keepalive),
+            max_packet=getattr(properties, "MaximumPacketSize", MAX_PACKET),
+        )
 
 
 class Conn:
@@ -36,8 +68,8 @@ class Conn:
 
     __slots__ = (
         "attempt", "backlog", "client", "client_id", "connected", "devices", "down_until",
-        "failed", "inbuf", "inflight", "last_rx", "last_tx", "mid", "out", "ping_at", "queued",
-        "retry_at", "sock", "window",
+        "failed", "inbuf", "inflight", "keepalive", "last_rx", "last_tx", "max_packet", "mid",
+        "out", "ping_at", "queued", "retry_at", "sock", "window",
     )  # fmt: skip
 
     def __init__(self, client_id: str) -> None:
@@ -50,6 +82,8 @@ class Conn:
         self.inflight: dict[int, bytes] = {}
         """mid -> packet to re-send after a reconnect, oldest first (dicts keep order)."""
         self.window = INFLIGHT
+        self.keepalive = 0.0
+        self.max_packet = MAX_PACKET
         self.mid = 0
         self.out = bytearray()
         """Bytes not yet written; never shared with paho, which writes only before CONNACK."""
@@ -80,37 +114,59 @@ class Link:
 
 
 class Sessions:
-    """The data path of every open connection: outboxes, windows, acknowledgements."""
+    """The data path of every open connection: outboxes, windows, acknowledgements, pings.
 
-    def __init__(self, sel: selectors.BaseSelector, buffer_max: int) -> None:
+    The network calls ``opened``/``closed`` at CONNACK and at the connection's end, ``read``
+    and ``write`` when the selector says so, ``flush`` once per loop pass and ``keepalive``
+    every few seconds; devices call ``send`` (the sink interface of ``devices.emit``)."""
+
+    def __init__(
+        self, sel: selectors.BaseSelector, buffer_max: int, lost: Callable[[Conn], None]
+    ) -> None:
         self.sel = sel
         self.buffer_max = buffer_max
+        self.lost = lost
+        """Called when a session must end, after its socket is shut down and drained."""
         self.links: dict[str, Link] = {}
         self.dirty: set[Conn] = set()
         """Open sessions with bytes in ``out``, written at the next loop pass."""
         self.writers: set[Conn] = set()
         """Sockets watched for writability: the kernel buffer was full."""
-        self.sent = self.dropped = self.rejected = 0
+        self.sent = self.dropped = self.rejected = self.too_large = 0
         self.open_count = 0
         """Connections past their CONNACK."""
         self.unacked = 0
         """QoS>0 messages in flight, plus messages queued on open connections."""
         self.now = 0.0
-        """The loop pass's clock (monotonic), read once per pass."""
+        """The loop pass's clock (monotonic), set by the network once per pass."""
 
-    def _opened(self, conn: Conn, receive_max: int) -> None:
-        """CONNACK: what was in flight goes first, in order, DUP set; then the buffers drain."""
+    def attach(self, device_id: str, conn: Conn) -> Link:
+        """The device's outbox on ``conn``."""
+        link = self.links[device_id] = Link(device_id, conn)
+        conn.devices.append(link)
+        return link
+
+    def opened(self, conn: Conn, limits: Limits) -> None:
+        """CONNACK: what was in flight goes first, in order, DUP set; the network then queues
+        what must lead (``online``) and calls ``drain``."""
         conn.connected = True
         self.open_count += 1
         conn.last_tx = conn.last_rx = self.now
-        conn.window = min(INFLIGHT, receive_max)
+        conn.window = min(INFLIGHT, limits.receive_max)
+        conn.keepalive = limits.keepalive
+        conn.max_packet = limits.max_packet
         self.unacked += conn.queued
-        for mid, packet in conn.inflight.items():
+        for mid, packet in list(conn.inflight.items()):
+            if len(packet) > conn.max_packet:  # the broker's limit fell since it was sent
+                del conn.inflight[mid]
+                self.unacked -= 1
+                self._refuse(conn, len(packet))
+                continue
             conn.inflight[mid] = again = wire.for_resend(packet)
             conn.out += again
         self.dirty.add(conn)
 
-    def _closed(self, conn: Conn) -> None:
+    def closed(self, conn: Conn) -> None:
         if conn.connected:
             conn.connected = False
             self.open_count -= 1
@@ -127,7 +183,7 @@ class Sessions:
         if conn.connected and not link.buffer and (not qos or len(conn.inflight) < conn.window):
             self._write(conn, link, topic, payload, qos, False)
         else:
-            self._queue(link, (topic, payload, qos, False))
+            self.queue(link, (topic, payload, qos, False))
 
     def _write(
         self, conn: Conn, link: Link, topic: str, payload: bytes, qos: int, retain: bool
@@ -136,16 +192,37 @@ class Sessions:
         if head is None:
             head = link.heads[topic] = wire.topic_head(topic)
         if qos:
-            mid = conn.mid = conn.mid % 65535 + 1  # never 0; wraps long after an ack
-            packet = conn.inflight[mid] = wire.publish(head, payload, qos, mid, retain)
-            self.unacked += 1
+            inflight = conn.inflight
+            mid = conn.mid % 65535 + 1  # never 0
+            while mid in inflight:  # still unacknowledged since the last wrap: not reusable
+                mid = mid % 65535 + 1
+            conn.mid = mid
+            packet = wire.publish(head, payload, qos, mid, retain)
         else:
             packet = wire.publish(head, payload, 0, 0, retain)
+        if len(packet) > conn.max_packet:
+            self._refuse(conn, len(packet), link.device_id, topic)
+            return
+        if qos:
+            inflight[mid] = packet
+            self.unacked += 1
         conn.out += packet
         self.dirty.add(conn)
         self.sent += 1
 
-    def _queue(self, link: Link, item: Item, front: bool = False) -> None:
+    def _refuse(self, conn: Conn, size: int, device_id: str = "", topic: str = "") -> None:
+        """Too big for this broker: sent, it would only make the broker drop the connection."""
+        self.too_large += 1
+        log.error(
+            "%s: a %s-byte MQTT packet%s exceeds the broker's Maximum Packet Size of %s bytes "
+            "(its CONNACK); not sent, counted as too_large; make the message smaller or raise "
+            "the broker's max_packet_size",
+            device_id or conn.client_id, f"{size:,}", f" on {topic}" if topic else "",
+            f"{conn.max_packet:,}",
+        )  # fmt: skip
+
+    def queue(self, link: Link, item: Item, front: bool = False) -> None:
+        """Into the device's ordered buffer (``front``: ahead of what waits, as ``online``)."""
         conn = link.conn
         if front:
             link.buffer.appendleft(item)
@@ -162,7 +239,7 @@ class Sessions:
             link.waiting = True
             conn.backlog.append(link)
 
-    def _drain(self, conn: Conn) -> None:
+    def drain(self, conn: Conn) -> None:
         """Send buffered messages, oldest first per device, as far as the window allows."""
         backlog = conn.backlog
         while backlog and conn.connected:
@@ -179,8 +256,26 @@ class Sessions:
             backlog.popleft()
             link.waiting = False
 
+    def disconnect(self, conn: Conn) -> None:
+        """A normal DISCONNECT (the broker discards the will and closes the socket)."""
+        conn.out += wire.DISCONNECT_PACKET
+        self.dirty.add(conn)
+
+    def keepalive(self, conn: Conn, now: float) -> None:
+        """Ping after half the keepalive without traffic; no answer within it: the link is dead."""
+        if not conn.keepalive:  # the broker said 0: no keepalive on this session
+            return
+        half = conn.keepalive / 2
+        if conn.ping_at:
+            if now - conn.ping_at > half:
+                self.lose(conn)
+        elif now - conn.last_tx >= half or now - conn.last_rx >= half:
+            conn.ping_at = now
+            conn.out += wire.PINGREQ_PACKET
+            self.dirty.add(conn)
+
     # ----- socket events (called from the network's loop)
-    def _read(self, conn: Conn) -> None:
+    def read(self, conn: Conn) -> None:
         sock = conn.sock
         if sock is None:
             return
@@ -194,7 +289,7 @@ class Sessions:
         except OSError:
             data = b""
         if not data:
-            self._lost(conn)
+            self.lose(conn)
             return
         conn.last_rx = self.now
         conn.ping_at = 0.0
@@ -204,7 +299,7 @@ class Sessions:
             if inflight.pop(data[2] << 8 | data[3], None) is not None:
                 self.unacked -= 1
             if conn.backlog and len(inflight) < conn.window:
-                self._drain(conn)
+                self.drain(conn)
             return
         if conn.inbuf:
             data = conn.inbuf + data
@@ -224,13 +319,13 @@ class Sessions:
                     self.dirty.add(conn)
             elif kind != wire.PINGRESP:  # DISCONNECT from the broker, or a protocol error
                 log.debug("%s: broker sent 0x%02x; dropping the connection", conn.client_id, first)
-                self._lost(conn)
+                self.lose(conn)
                 return
         if conn.backlog and len(inflight) < conn.window:
-            self._drain(conn)
+            self.drain(conn)
 
-    def _lost(self, conn: Conn) -> None:
-        """End a session: paho, reading the closed socket, runs its disconnect path for us."""
+    def lose(self, conn: Conn) -> None:
+        """End a session: shut the socket and read it to its end, then tell the network."""
         sock = conn.sock
         if sock is None:
             return
@@ -238,15 +333,18 @@ class Sessions:
             sock.shutdown(socket.SHUT_RDWR)
             while sock.recv(65536):  # so paho's next read is the end of the stream
                 pass
-        conn.client.loop_read()
+        self.lost(conn)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what every session queued since the last pass."""
+        if not self.dirty:
+            return
         dirty, self.dirty = self.dirty, set()
         for conn in dirty:
             if conn.connected:
-                self._send(conn)
+                self.write(conn)
 
-    def _send(self, conn: Conn) -> None:
+    def write(self, conn: Conn) -> None:
         """One ``send`` for everything the connection has queued; the rest waits for WRITE."""
         out, sock = conn.out, conn.sock
         if not out or sock is None:
@@ -256,7 +354,7 @@ class Sessions:
         except AGAIN:
             n = 0
         except OSError:
-            self._lost(conn)
+            self.lose(conn)
             return
         conn.last_tx = self.now
         if n == len(out):

@@ -71,9 +71,15 @@ def test_adding_a_vehicle_does_not_reshuffle_the_others() -> None:
     assert first and first == again
 
 
-def test_cached_message_ids_equal_the_contracts() -> None:
-    from contract import message_id
-    from devices.emit import MessageIds
+def test_message_ids_are_uuid5_of_scenario_seed_device_stream_and_seq() -> None:
+    """Checked against ``uuid.uuid5`` itself: the cached ``MessageIds`` and every id a run sends."""
+    import uuid
+
+    from contract import MessageIds
+    from contract.codec import ID_NAMESPACE
+
+    def uuid5(scenario: str, seed: int, device: str, stream: str, seq: int) -> str:
+        return str(uuid.uuid5(ID_NAMESPACE, f"{scenario}/{seed}/{device}/{stream}/{seq}"))
 
     for scenario, seed, device, stream in [
         ("smoke", 7, "smoke-veh-00001", "gps"),
@@ -81,7 +87,15 @@ def test_cached_message_ids_equal_the_contracts() -> None:
     ]:
         ids = MessageIds(scenario, seed, device, stream)
         for seq in (1, 2, 9, 10, 999, 1000, 65536, 10**12):
-            assert ids(seq) == message_id(scenario, seed, device, stream, seq)
+            assert ids(seq) == uuid5(scenario, seed, device, stream, seq)
+    lines, fleet = simulate("smoke")
+    sent = messages(lines)
+    assert sent
+    for topic, m in sent:
+        want = uuid5(
+            fleet.hub.scenario, fleet.hub.seed, m["device_id"], topic.split("/")[1], m["seq"]
+        )
+        assert m["id"] == want, (topic, m["seq"])
 
 
 def test_shards_together_publish_exactly_the_unsharded_stream() -> None:
