@@ -86,110 +86,161 @@ class Trip:
 
 def vehicle(dev: Device, model: VehicleModel, trip: Trip, world: World, cameras: list):
     """A SimPy process: wait for departure, drive, publish, stop at the destination."""
-    env, rng, route, profile = dev.hub.env, dev.rng, trip.route, trip.profile
-    year = rng.randint(*model.years)
-    vtype, fuel_type = model.vehicle_type, model.fuel_type
-    per_100km, capacity = HEAVY_FUEL.get(vtype, FUEL[fuel_type])
-    if fuel_type == "electric":
-        per_100km, capacity = FUEL["electric"]
-    fuel_pct = rng.uniform(45.0, 100.0)
-    odometer = max(0, dev.hub.year - year) * rng.uniform(7000, 16000) + rng.uniform(0, 5000)
-    driver = min(1.1, max(0.88, rng.gauss(1.0, 0.05)))
-    type_cap = TYPE_LIMIT_KMH.get(vtype, 999.0) * KMH
-    accel = ACCEL.get(vtype, 1.5)
-    base_hdop = rng.uniform(0.7, 1.4)
-    iv, ig = trip.intervals.vehicle, trip.intervals.gps
-    tick = min(i for i in (iv, ig) if i) if (iv or ig) else 5.0
-    substeps = max(1, math.ceil(tick / 2.0))
-    h = tick / substeps
-
+    car = Car(dev, model, trip, world, cameras)
     yield from dev.sleep(trip.depart_s)
-    trip_id = f"{dev.id}-t{dev.hub.state.next_trip(dev.id)}"
-    static = {"make": model.make, "model": model.model, "year": year, "fuel_type": fuel_type}
-    d = v = 0.0
-    next_v = next_g = env.now
-    gps_out_until = -1.0
-    cam_i = 0
-    lat, lon, heading = route.locate(0.0)
-    traffic = world.traffic
-    cells, speeds, fleet = traffic.routes[route.route_id], traffic.speeds, traffic.fleet
-    cell_m, first, last = cells.cell_m, cells.first, cells.first + cells.n - 1
-    cell = cells.index(0.0)
-    fleet[cell] += 1
-    arrived = False
+    car.depart()
     while True:
-        now = env.now
+        now = dev.hub.env.now
         if dev.up:
-            speed_kmh = round(v * 3.6, 1)
-            if iv and (now >= next_v or arrived):
-                fields = {"latitude": round(lat, 6), "longitude": round(lon, 6)}
-                fields["speed_kmh"] = speed_kmh
-                fields["heading_deg"] = round(heading, 1)
-                fields.update(static)
-                fields["vehicle_type"] = vtype
-                fields["odometer_km"] = round(odometer, 2)
-                fields["fuel_level_pct"] = round(fuel_pct, 2)
-                fields["route_id"] = route.route_id
-                fields["trip_id"] = trip_id
-                fields["distance_km"] = round(d / 1000, 3)
-                dev.emit(VEHICLE, fields)
-            if ig and (now >= next_g or arrived):
-                if now < gps_out_until:
-                    pass
-                elif not arrived and rng.random() < trip.gps_dropout_prob:
-                    gps_out_until = now + rng.uniform(5.0, 40.0)  # tunnel, bridge, urban canyon
-                else:
-                    hdop = min(5.0, max(0.5, base_hdop + rng.gauss(0, 0.15)))
-                    sigma = 2.5 * hdop / M_PER_DEG_LAT
-                    k = math.cos(math.radians(lat))
-                    course = heading + rng.gauss(0, 1.5) if v > 1.5 else heading
-                    dev.emit(
-                        GPS,
-                        {
-                            "latitude": round(lat + rng.gauss(0, sigma), 6),
-                            "longitude": round(lon + rng.gauss(0, sigma / k), 6),
-                            "speed_kmh": round(max(0.0, v * 3.6 + rng.gauss(0, 0.4)), 1),
-                            "heading_deg": round(course % 360.0, 1),
-                            "vehicle_type": vtype,
-                            "hdop": round(hdop, 2),
-                            "satellites": int(
-                                min(20, max(4, round(15 - 3 * hdop + rng.gauss(0, 1))))
-                            ),
-                        },
-                    )
-        if iv and now >= next_v:
-            next_v += iv
-        if ig and now >= next_g:
-            next_g += ig
-        if arrived:
-            fleet[cell] -= 1
+            car.report(now)
+        car.schedule(now)
+        if car.arrived:
+            car.park()
             return
-        d0 = d
-        for _ in range(substeps):
+        car.drive()
+        yield from dev.sleep(car.tick)
+
+
+class Car:
+    """One vehicle's state on its trip, and the steps of each tick: report, schedule, drive."""
+
+    def __init__(
+        self, dev: Device, model: VehicleModel, trip: Trip, world: World, cameras: list
+    ) -> None:
+        rng = dev.rng
+        self.dev, self.model, self.trip, self.route = dev, model, trip, trip.route
+        self.cameras = cameras
+        # The draws keep their order: the same seed gives the same car.
+        self.year = rng.randint(*model.years)
+        self.vtype, self.fuel_type = model.vehicle_type, model.fuel_type
+        self.per_100km, self.capacity = HEAVY_FUEL.get(self.vtype, FUEL[self.fuel_type])
+        if self.fuel_type == "electric":
+            self.per_100km, self.capacity = FUEL["electric"]
+        self.fuel_pct = rng.uniform(45.0, 100.0)
+        age = max(0, dev.hub.year - self.year)
+        self.odometer = age * rng.uniform(7000, 16000) + rng.uniform(0, 5000)
+        self.driver = min(1.1, max(0.88, rng.gauss(1.0, 0.05)))
+        self.type_cap = TYPE_LIMIT_KMH.get(self.vtype, 999.0) * KMH
+        self.accel = ACCEL.get(self.vtype, 1.5)
+        self.base_hdop = rng.uniform(0.7, 1.4)
+        iv, ig = trip.intervals.vehicle, trip.intervals.gps
+        self.iv, self.ig = iv, ig
+        self.tick = min(i for i in (iv, ig) if i) if (iv or ig) else 5.0
+        self.substeps = max(1, math.ceil(self.tick / 2.0))
+        self.h = self.tick / self.substeps
+        traffic = world.traffic
+        self.cells = traffic.routes[self.route.route_id]
+        self.speeds, self.fleet = traffic.speeds, traffic.fleet
+        self.d = self.v = 0.0
+        self.arrived = False
+
+    def depart(self) -> None:
+        """At the start of the route: a new trip id, the first fixes, one car in the first cell."""
+        dev, route = self.dev, self.route
+        self.trip_id = f"{dev.id}-t{dev.hub.state.next_trip(dev.id)}"
+        self.static = {
+            "make": self.model.make, "model": self.model.model, "year": self.year,
+            "fuel_type": self.fuel_type,
+        }  # fmt: skip
+        self.next_v = self.next_g = dev.hub.env.now
+        self.gps_out_until = -1.0
+        self.cam_i = 0
+        self.lat, self.lon, self.heading = route.locate(0.0)
+        self.cell = self.cells.index(0.0)
+        self.fleet[self.cell] += 1
+
+    def report(self, now: float) -> None:
+        """The messages due now (and the last ones on arrival)."""
+        if self.iv and (now >= self.next_v or self.arrived):
+            self.report_vehicle()
+        if self.ig and (now >= self.next_g or self.arrived):
+            if now < self.gps_out_until:
+                pass
+            elif not self.arrived and self.dev.rng.random() < self.trip.gps_dropout_prob:
+                self.gps_out_until = now + self.dev.rng.uniform(5.0, 40.0)  # tunnel, bridge
+            else:
+                self.report_gps()
+
+    def report_vehicle(self) -> None:
+        fields = {"latitude": round(self.lat, 6), "longitude": round(self.lon, 6)}
+        fields["speed_kmh"] = round(self.v * 3.6, 1)
+        fields["heading_deg"] = round(self.heading, 1)
+        fields.update(self.static)
+        fields["vehicle_type"] = self.vtype
+        fields["odometer_km"] = round(self.odometer, 2)
+        fields["fuel_level_pct"] = round(self.fuel_pct, 2)
+        fields["route_id"] = self.route.route_id
+        fields["trip_id"] = self.trip_id
+        fields["distance_km"] = round(self.d / 1000, 3)
+        self.dev.emit(VEHICLE, fields)
+
+    def report_gps(self) -> None:
+        """A fix with receiver noise: position scattered by HDOP, speed and course jitter."""
+        rng, lat, v, heading = self.dev.rng, self.lat, self.v, self.heading
+        hdop = min(5.0, max(0.5, self.base_hdop + rng.gauss(0, 0.15)))
+        sigma = 2.5 * hdop / M_PER_DEG_LAT
+        k = math.cos(math.radians(lat))
+        course = heading + rng.gauss(0, 1.5) if v > 1.5 else heading
+        self.dev.emit(
+            GPS,
+            {
+                "latitude": round(lat + rng.gauss(0, sigma), 6),
+                "longitude": round(self.lon + rng.gauss(0, sigma / k), 6),
+                "speed_kmh": round(max(0.0, v * 3.6 + rng.gauss(0, 0.4)), 1),
+                "heading_deg": round(course % 360.0, 1),
+                "vehicle_type": self.vtype,
+                "hdop": round(hdop, 2),
+                "satellites": int(min(20, max(4, round(15 - 3 * hdop + rng.gauss(0, 1))))),
+            },
+        )
+
+    def schedule(self, now: float) -> None:
+        """The next report times of each stream that was due."""
+        if self.iv and now >= self.next_v:
+            self.next_v += self.iv
+        if self.ig and now >= self.next_g:
+            self.next_g += self.ig
+
+    def park(self) -> None:
+        self.fleet[self.cell] -= 1
+
+    def drive(self) -> None:
+        """One tick: move, burn fuel, pass cameras, change cell."""
+        d0 = self.d
+        self.move()
+        moved_km = (self.d - d0) / 1000
+        self.odometer += moved_km
+        v = self.v
+        burn = self.per_100km * (0.8 + 0.25 * (v * 3.6 / 100) ** 2) * moved_km / 100
+        self.fuel_pct = max(0.0, self.fuel_pct - 100 * burn / self.capacity)
+        cameras, d = self.cameras, self.d
+        while self.cam_i < len(cameras) and cameras[self.cam_i].distance_m <= d:
+            cameras[self.cam_i].observe(v * 3.6)
+            self.cam_i += 1
+        self.lat, self.lon, self.heading = self.route.locate(d)
+        new_cell = self.cells.index(d)
+        if new_cell != self.cell:
+            self.fleet[self.cell] -= 1
+            self.fleet[new_cell] += 1
+            self.cell = new_cell
+
+    def move(self) -> None:
+        """Substeps of the tick: the speed follows the target within acceleration and braking."""
+        cells, speeds, profile, driver = self.cells, self.speeds, self.trip.profile, self.driver
+        cell_m, first, last = cells.cell_m, cells.first, cells.first + cells.n - 1
+        d, v, h, length = self.d, self.v, self.h, self.route.length_m
+        for _ in range(self.substeps):
             ahead = d + v * h  # plan one step ahead
             i = cells.index(ahead)
-            target = min(profile.cap(ahead, driver), speeds[i] * driver, type_cap)
+            target = min(profile.cap(ahead, driver), speeds[i] * driver, self.type_cap)
             if i < last:  # brake in time for a slower cell (the tail of a queue) ahead
                 gap = (i + 1 - first) * cell_m - ahead
                 target = min(target, math.sqrt((speeds[i + 1] * driver) ** 2 + 2 * BRAKE * gap))
             dv = target - v
-            v_new = v + (min(dv, accel * h) if dv > 0 else max(dv, -MAX_BRAKE * h))
+            v_new = v + (min(dv, self.accel * h) if dv > 0 else max(dv, -MAX_BRAKE * h))
             d += (v + v_new) / 2 * h
             v = v_new
-            if d >= route.length_m - 0.5:
-                d, v, arrived = route.length_m, 0.0, True
+            if d >= length - 0.5:
+                d, v, self.arrived = length, 0.0, True
                 break
-        moved_km = (d - d0) / 1000
-        odometer += moved_km
-        burn = per_100km * (0.8 + 0.25 * (v * 3.6 / 100) ** 2) * moved_km / 100
-        fuel_pct = max(0.0, fuel_pct - 100 * burn / capacity)
-        while cam_i < len(cameras) and cameras[cam_i].distance_m <= d:
-            cameras[cam_i].observe(v * 3.6)
-            cam_i += 1
-        lat, lon, heading = route.locate(d)
-        new_cell = cells.index(d)
-        if new_cell != cell:
-            fleet[cell] -= 1
-            fleet[new_cell] += 1
-            cell = new_cell
-        yield from dev.sleep(tick)
+        self.d, self.v = d, v
