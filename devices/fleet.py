@@ -48,93 +48,141 @@ def build(
     shard: tuple[int, int] | None = None,
     uploader: Uploader | None = None,
 ) -> Fleet:
-    sc, routes = loaded.scenario, loaded.routes
+    sc = loaded.scenario
     env = env or simpy.Environment()
     start = start or sc.start
+    hub = _hub(loaded, env, sink, state, start, shard)
+    world, profiles = _world(loaded, start)
+    # Started first, so at any instant the model has stepped before devices read it.
+    env.process(world.traffic.run(env))
+    parts = _Parts(hub)
+    cams_by_route = _cameras(loaded, parts, world, uploader)
+    if sc.weather is not None:
+        _weather_stations(loaded, parts, world)
+    trips = _vehicles(loaded, parts, world, profiles, cams_by_route)
+    _incidents(loaded, parts, world)
+    if sc.faults.reboot_per_hour > 0:
+        for dev, proc in parts.rebootable:
+            env.process(rebooter(env, dev, proc, sc.faults))
+    state.prepare([(d, s) for d, kinds in parts.streams.items() for s in kinds])
+    done = env.all_of(trips) if sc.duration_s is None and trips else None
+    return Fleet(
+        env, hub, world, parts.devices, parts.streams, done, sc.duration_s, uploader,
+        parts.cameras,
+    )  # fmt: skip
+
+
+def _hub(
+    loaded: Loaded,
+    env: simpy.Environment,
+    sink: Sink,
+    state: SeqState,
+    start: datetime,
+    shard: tuple[int, int] | None,
+) -> Hub:
+    sc = loaded.scenario
     qos = {
         s.name: sc.mqtt.qos.get(s.name, sc.mqtt.default_qos)
         for s in (VEHICLE, GPS, TRAFFIC, WEATHER, EMERGENCY)
     }
-    hub = Hub(
-        env,
-        sc.name,
-        sc.seed,
-        Timestamps(start),
-        sink,
-        state,
-        qos,
-        sc.faults,
-        shard_owner(shard),
-        year=start.year,
-    )
+    return Hub(
+        env, sc.name, sc.seed, Timestamps(start), sink, state, qos, sc.faults,
+        shard_owner(shard), year=start.year,
+    )  # fmt: skip
+
+
+def _world(loaded: Loaded, start: datetime) -> tuple[World, dict[str, vehicle.RoadProfile]]:
+    """The weather field and the traffic model every device reads, and each route's limits."""
+    sc, routes = loaded.scenario, loaded.routes
     first = next(iter(routes.values()))
     route_specs = {r.id: r for r in sc.routes}
     profiles = {rid: vehicle.RoadProfile(route, route_specs[rid]) for rid, route in routes.items()}
     weather = WeatherField(sc.weather, (first.lats[0], first.lons[0]), start)
     traffic = Traffic(sc.traffic, routes, route_specs, profiles, weather, start)
-    world = World(weather, traffic)
-    # Started first, so at any instant the model has stepped before devices read it.
-    env.process(traffic.run(env))
-    prefix = sc.prefix
-    devices: list[Device] = []
-    streams: dict[str, tuple[str, ...]] = {}
-    rebootable: list[tuple[Device, simpy.Process]] = []
+    return World(weather, traffic), profiles
 
-    def add(device_id: str, kinds: tuple[str, ...]) -> Device:
-        dev = hub.device(device_id)
-        devices.append(dev)
+
+@dataclass
+class _Parts:
+    """What the build steps collect: every device, the streams of those this shard owns, the
+    processes a reboot may interrupt, and the cameras."""
+
+    hub: Hub
+    devices: list[Device] = field(default_factory=list)
+    streams: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rebootable: list[tuple[Device, simpy.Process]] = field(default_factory=list)
+    cameras: list[roadside.Camera] = field(default_factory=list)
+
+    def add(self, device_id: str, kinds: tuple[str, ...]) -> Device:
+        dev = self.hub.device(device_id)
+        self.devices.append(dev)
         if dev.owned:
-            streams[device_id] = kinds
+            self.streams[device_id] = kinds
         return dev
 
+
+def _cameras(
+    loaded: Loaded, parts: _Parts, world: World, uploader: Uploader | None
+) -> dict[str, list[roadside.Camera]]:
+    """Cameras at their spots and every ``every_km``; each route's, in distance order."""
+    sc, routes, env = loaded.scenario, loaded.routes, parts.hub.env
     cams_by_route: dict[str, list[roadside.Camera]] = {rid: [] for rid in routes}
-    all_cams: list[roadside.Camera] = []
     for cset in sc.cameras:
         route = routes[cset.route]
         spots = [route.project(p.lat, p.lon)[0] for p in cset.at]
         if cset.every_km:
             spots += roadside.placements(route, cset.every_km)
         for d in sorted(spots):
-            dev = add(f"{prefix}-cam-{len(all_cams) + 1:03d}", (TRAFFIC.name,))
-            cam = roadside.Camera(dev, route, d, traffic, cset.interval_s, cset.snapshots, uploader)
-            all_cams.append(cam)
+            dev = parts.add(f"{sc.prefix}-cam-{len(parts.cameras) + 1:03d}", (TRAFFIC.name,))
+            cam = roadside.Camera(
+                dev, route, d, world.traffic, cset.interval_s, cset.snapshots, uploader
+            )
+            parts.cameras.append(cam)
             cams_by_route[cset.route].append(cam)
-            rebootable.append((dev, env.process(cam.run())))
+            parts.rebootable.append((dev, env.process(cam.run())))
     for cams in cams_by_route.values():
         cams.sort(key=lambda c: c.distance_m)
+    return cams_by_route
 
-    if sc.weather is not None:
-        placed: list[tuple[float, float]] = []
-        for spec in sc.routes:
-            route = routes[spec.id]
-            for d in roadside.placements(route, sc.weather.every_km):
-                lat, lon, _ = route.locate(d)
-                if any(abs(lat - a) < 0.03 and abs(lon - b) < 0.05 for a, b in placed):
-                    continue  # routes share stretches near Birmingham: one station is enough
-                placed.append((lat, lon))
-                urban = d < 8000 or d > route.length_m - 8000
-                dev = add(f"{prefix}-wx-{len(placed):03d}", (WEATHER.name,))
-                proc = env.process(
-                    roadside.weather_station(dev, lat, lon, urban, world, sc.weather.interval_s)
-                )
-                rebootable.append((dev, proc))
 
+def _weather_stations(loaded: Loaded, parts: _Parts, world: World) -> None:
+    sc, routes, env = loaded.scenario, loaded.routes, parts.hub.env
+    assert sc.weather is not None
+    placed: list[tuple[float, float]] = []
+    for spec in sc.routes:
+        route = routes[spec.id]
+        for d in roadside.placements(route, sc.weather.every_km):
+            lat, lon, _ = route.locate(d)
+            if any(abs(lat - a) < 0.03 and abs(lon - b) < 0.05 for a, b in placed):
+                continue  # routes share stretches near Birmingham: one station is enough
+            placed.append((lat, lon))
+            urban = d < 8000 or d > route.length_m - 8000
+            dev = parts.add(f"{sc.prefix}-wx-{len(placed):03d}", (WEATHER.name,))
+            proc = env.process(
+                roadside.weather_station(dev, lat, lon, urban, world, sc.weather.interval_s)
+            )
+            parts.rebootable.append((dev, proc))
+
+
+def _vehicles(
+    loaded: Loaded,
+    parts: _Parts,
+    world: World,
+    profiles: dict[str, vehicle.RoadProfile],
+    cams_by_route: dict[str, list[roadside.Camera]],
+) -> list[simpy.Process]:
+    """Every vehicle of every fleet, numbered across fleets; their trips' processes."""
+    sc, routes, env = loaded.scenario, loaded.routes, parts.hub.env
     trips: list[simpy.Process] = []
     n = 0
     for fleet in sc.vehicles:
         route = routes[fleet.route]
-        kinds = tuple(
-            s
-            for s, iv in (
-                (VEHICLE.name, fleet.intervals_s.vehicle),
-                (GPS.name, fleet.intervals_s.gps),
-            )
-            if iv
-        )
+        intervals = ((VEHICLE.name, fleet.intervals_s.vehicle), (GPS.name, fleet.intervals_s.gps))
+        kinds = tuple(s for s, iv in intervals if iv)
         weights = [m.weight for m in fleet.mix]
         for k in range(fleet.count):
             n += 1
-            dev = add(f"{prefix}-veh-{n:05d}", kinds)
+            dev = parts.add(f"{sc.prefix}-veh-{n:05d}", kinds)
             model = dev.rng.choices(fleet.mix, weights)[0]
             jitter = dev.rng.uniform(0, fleet.depart.jitter_s) if fleet.depart.jitter_s else 0.0
             trip = vehicle.Trip(
@@ -146,19 +194,16 @@ def build(
             )
             proc = env.process(vehicle.vehicle(dev, model, trip, world, cams_by_route[fleet.route]))
             trips.append(proc)
-            rebootable.append((dev, proc))
+            parts.rebootable.append((dev, proc))
+    return trips
 
-    if sc.incidents.enabled and (sc.incidents.rate_per_hour > 0 or sc.incidents.planned):
-        dev = add(f"{prefix}-incidents", (EMERGENCY.name,))
-        if sc.incidents.rate_per_hour > 0:
-            env.process(incidents.generator(dev, sc.incidents, list(routes.values()), world))
-        if sc.incidents.planned:
-            env.process(incidents.planned(dev, sc.incidents, routes, world))
 
-    if sc.faults.reboot_per_hour > 0:
-        for dev, proc in rebootable:
-            env.process(rebooter(env, dev, proc, sc.faults))
-
-    state.prepare([(d, s) for d, kinds in streams.items() for s in kinds])
-    done = env.all_of(trips) if sc.duration_s is None and trips else None
-    return Fleet(env, hub, world, devices, streams, done, sc.duration_s, uploader, all_cams)
+def _incidents(loaded: Loaded, parts: _Parts, world: World) -> None:
+    spec, routes, env = loaded.scenario.incidents, loaded.routes, parts.hub.env
+    if not spec.enabled or not (spec.rate_per_hour > 0 or spec.planned):
+        return
+    dev = parts.add(f"{loaded.scenario.prefix}-incidents", (EMERGENCY.name,))
+    if spec.rate_per_hour > 0:
+        env.process(incidents.generator(dev, spec, list(routes.values()), world))
+    if spec.planned:
+        env.process(incidents.planned(dev, spec, routes, world))
