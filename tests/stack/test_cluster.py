@@ -134,6 +134,7 @@ def cluster_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # eight JVMs and a drill: ~25 min on a loaded two-core machine
 def test_cluster_loses_and_duplicates_nothing_when_a_broker_dies(cluster_env, capsys) -> None:
     from stack import cluster_drill, core
 
