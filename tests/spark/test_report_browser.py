@@ -22,6 +22,7 @@ from spark.lake import Lake
 from spark.reader import LakeReader
 from spark.reports import shot
 from spark.schema import silver_schema
+from tests.browser import artifacts_dir
 from tests.spark.helpers import T0
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -149,7 +150,8 @@ def built(spark, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, li
     ):
         write_silver(spark, root, stream, messages)
     reader = LakeReader(Lake(str(root)))
-    return report.run(spark, reader, list(report.NAMES), None, tmp_path_factory.mktemp("html"))
+    # Kept with the screenshots (artifacts/report/), so a failure can be opened and read.
+    return report.run(spark, reader, list(report.NAMES), None, artifacts_dir() / "report")
 
 
 def first_slow(cells: list[dict], km: float) -> datetime:
