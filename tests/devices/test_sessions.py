@@ -56,9 +56,12 @@ class Rig:
         self.sessions.flush()
         while True:
             try:
-                self.pending += self.peer.recv(1 << 20)
+                data = self.peer.recv(1 << 20)
             except BlockingIOError:
                 break
+            if not data:  # our end shut the connection
+                break
+            self.pending += data
         packets, self.pending = wire.split(self.pending)
         return packets
 
