@@ -39,7 +39,10 @@ TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
 # Compact JSON (what orjson, and so every device and the bridge, writes), possessive so a long
 # payload cannot make the regex backtrack. Strings: no control characters, the JSON escapes, and
 # no \u escape of a surrogate (orjson refuses a lone one; a pair is simply left to the contract).
-_STR = r'"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u(?![dD][89abAB])[0-9a-fA-F]{4})*+"'
+# Unrolled (runs of plain characters, then one escape at a time) so Java's regex engine recurses
+# once per escape, not once per character: a 64 KiB data: URI would overflow the stack.
+_CHARS = r'[^"\\\x00-\x1f]*+'
+_STR = rf'"{_CHARS}(?:\\(?:["\\/bfnrt]|u(?![dD][89abAB])[0-9a-fA-F]{{4}}){_CHARS})*+"'
 _NUM = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][+-]?[0-9]++)?+"
 _TOKENS = {
     FieldType.STRING: _STR,

@@ -49,7 +49,10 @@ def odd_but_valid(stream: Stream) -> list[dict | bytes]:
     spaced = orjson.dumps(msg, option=orjson.OPT_INDENT_2)
     reordered = dict(reversed(list(msg.items())))
     braced = [dict(msg, id="{" + msg["id"] + "}")] if "id" in msg else []
-    return [msg, spaced, reordered, *braced]
+    # A long string (a camera's inlined data: URI): the regex must not recurse per character.
+    strings = [f.name for f in stream.fields if f.type.value == "string" and not f.choices]
+    long = [dict(msg, **{strings[-1]: "data:image/png;base64," + "A" * 60_000})]
+    return [msg, spaced, reordered, *braced, *long]
 
 
 def judge(spark: SparkSession, stream: Stream, payloads: list[bytes]) -> list[tuple[bool, str]]:
