@@ -13,6 +13,9 @@ from contract import ALL_STREAMS, DATA_STREAMS, DEAD_LETTER_TOPIC, STREAMS, Stre
 from stack.errors import StackError
 from stack.layout import Layout
 
+DEFAULT_LATE_AFTER_S = 600
+"""Event-time lag behind the stream's newest event that counts as late, on a real-time clock."""
+
 INTERVAL_RE = re.compile(
     r"^\s*(\d+(\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$"
 )
@@ -167,7 +170,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trigger", default="10 seconds", help="micro-batch interval")
     parser.add_argument(
         "--late-after",
-        default="10 minutes",
+        default=f"{DEFAULT_LATE_AFTER_S} seconds",
         help="a row this far (event time) behind its stream's newest is recorded in late/ "
         "(it lands in silver all the same)",
     )

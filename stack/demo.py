@@ -26,6 +26,7 @@ from rich.table import Table
 from contract.manifest import Manifest, ManifestError
 from spark import audit
 from spark.reader import LakeReader
+from spark.settings import DEFAULT_LATE_AFTER_S
 from stack import pipeline
 from stack.env import REPO_ROOT, load_env
 from stack.errors import StackError
@@ -275,6 +276,10 @@ def run(args: argparse.Namespace) -> int:
         str(checkpoint),
         "--max-skew",
         f"{fleet_lead_s(clock, args.speed):.0f} seconds",
+        # Ten simulated minutes pass in 2.5 s at 240x, inside one batch: late is judged in the
+        # fleet's time, or nearly every row of the run would be recorded as late.
+        "--late-after",
+        f"{DEFAULT_LATE_AFTER_S * args.speed:.0f} seconds",
     )
     bridge = pipeline.bridge(run_dir, child_env)
     devices = pipeline.devices(
