@@ -183,11 +183,7 @@ def run_drill(drill: Drill, interval: float, settle_timeout: float) -> list[Faul
             time.sleep(interval)
             for part in (state["devices"], bridge, stream):
                 part.check()
-            console.print(f"==> fault: {fault.name}")
-            fault.injected_at = time.time()
-            fault.inject()
-            fault.recovery_s = wait_for_growth(fault.progress, timeout=RECOVERY_TIMEOUT_S)
-            console.print(f"    flowing again after {fault.recovery_s or float('nan'):.1f} s")
+            inject(fault, RECOVERY_TIMEOUT_S)
         time.sleep(interval)
         state["devices"].stop()
         state["devices"].check()
@@ -196,12 +192,26 @@ def run_drill(drill: Drill, interval: float, settle_timeout: float) -> list[Faul
         total = sum(e.count for e in expected.expected())
         console.print(f"==> devices stopped; {total:,} messages to find in silver")
         drill.lake.wait_for_rows(total, timeout=settle_timeout)
-    result = audit(drill.lake.reader, expected, [(f.name, f.injected_at) for f in faults])
+    return charge(drill.lake, expected, faults)
+
+
+def inject(fault: Fault, recovery_timeout: float) -> None:
+    """Inject one fault and time how long until its progress probe grows again."""
+    console.print(f"==> fault: {fault.name}")
+    fault.injected_at = time.time()
+    fault.inject()
+    fault.recovery_s = wait_for_growth(fault.progress, timeout=recovery_timeout)
+    console.print(f"    flowing again after {fault.recovery_s or float('nan'):.1f} s")
+
+
+def charge(lake: Lake, expected: Manifest, faults: list[Fault]) -> list[Fault]:
+    """Audit silver; charge each lost row and extra copy to the fault injected before it."""
+    result = audit(lake.reader, expected, [(f.name, f.injected_at) for f in faults])
     for fault in faults:
         fault.lost = result.lost_by_fault.get(fault.name, 0)
         fault.duplicated = result.duplicates_by_fault.get(fault.name, 0)
-    drill.lake.missing_total = result.missing
-    drill.lake.silver_duplicates = result.silver_duplicates
+    lake.missing_total = result.missing
+    lake.silver_duplicates = result.silver_duplicates
     return faults
 
 

@@ -27,9 +27,9 @@ from rich.console import Console
 from contract.manifest import Manifest
 from spark.settings import query_checkpoint
 from stack import pipeline
-from stack.chaos import Fault, table, wait_for_growth
+from stack.chaos import Fault, charge, inject, table, wait_for_growth
 from stack.cluster import ClusterBroker, KafkaCluster, SparkCluster, topology
-from stack.drill import Lake, audit
+from stack.drill import Lake
 from stack.errors import StackError
 from stack.flow import kafka_offsets
 from stack.kafka import admin
@@ -149,11 +149,7 @@ def run_drill(drill: ClusterDrill, interval: float, settle_timeout: float) -> li
                 time.sleep(interval)
                 for part in (devices, bridge, stream):
                     part.check()
-                console.print(f"==> fault: {fault.name}")
-                fault.injected_at = time.time()
-                fault.inject()
-                fault.recovery_s = wait_for_growth(fault.progress, timeout=RECOVERY_TIMEOUT_S)
-                console.print(f"    flowing again after {fault.recovery_s or float('nan'):.1f} s")
+                inject(fault, RECOVERY_TIMEOUT_S)
             time.sleep(interval)
         # the devices flushed on SIGTERM and wrote their manifest
         devices.check()
@@ -161,13 +157,7 @@ def run_drill(drill: ClusterDrill, interval: float, settle_timeout: float) -> li
         total = sum(e.count for e in expected.expected())
         console.print(f"==> devices done; {total:,} messages to find in silver")
         drill.lake.wait_for_rows(total, timeout=settle_timeout)
-    result = audit(drill.lake.reader, expected, [(f.name, f.injected_at) for f in plan])
-    for fault in plan:
-        fault.lost = result.lost_by_fault.get(fault.name, 0)
-        fault.duplicated = result.duplicates_by_fault.get(fault.name, 0)
-    drill.lake.missing_total = result.missing
-    drill.lake.silver_duplicates = result.silver_duplicates
-    return plan
+    return charge(drill.lake, expected, plan)
 
 
 def _require_cluster(env: Mapping[str, str]) -> tuple[KafkaCluster, SparkCluster]:
