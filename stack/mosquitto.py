@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from pathlib import Path
 from string import Template
 
@@ -138,11 +139,22 @@ class Mosquitto(Server):
         self.home = layout.config / "mosquitto"
         self.config_file = layout.config / "mosquitto.conf"
         self.data_dir = layout.data / "mosquitto"
-        self.owner = mosquitto_owner()
-        self.passwords = PasswordFile(self.home / "passwd", self.owner)
-        self.gateways = GatewayAcl(self.home / "gateways.json", self.owner)
         self.acl_file = self.home / "acl"
         super().__init__(layout, str(self.config_file))
+
+    # Looked up when first needed, not when built: on a fresh machine the `mosquitto` user
+    # appears only once `install()` has run apt-get.
+    @cached_property
+    def owner(self) -> tuple[int, int] | None:
+        return mosquitto_owner()
+
+    @cached_property
+    def passwords(self) -> PasswordFile:
+        return PasswordFile(self.home / "passwd", self.owner)
+
+    @cached_property
+    def gateways(self) -> GatewayAcl:
+        return GatewayAcl(self.home / "gateways.json", self.owner)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Mosquitto:
