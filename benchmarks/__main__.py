@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from benchmarks.results import Row, print_table, write
+from benchmarks.results import Row, against_bridge, print_table, write
 from stack.env import REPO_ROOT, load_env
 
 STAGES = ("devices", "bridge", "spark", "pipeline")
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one failing stage must not hide the others' figures
             logging.exception("stage %s failed", stage)
             failed.append(f"{stage}: {exc}")
+    rows += against_bridge(rows)
     print_table(rows, "CityFleet benchmarks" + (" (quick)" if args.quick else ""))
     # A quick run never overwrites the day's full run, which the README quotes.
     json_path, md_path = write(rows, "quick" if args.quick else None)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import pyarrow.dataset as ds
 
+from benchmarks.cpu import CpuMeter, bound, breakdown
 from benchmarks.results import Row, report, row
 from contract import DATA_STREAMS
 from spark.lake import silver
@@ -74,8 +75,9 @@ def run_pipeline(
     label: str,
     timeout: float,
     fleet_lead_s: float = 0.0,
-) -> tuple[SilverWatch, int, float]:
-    """Run one scenario through the pipeline; return the watch, messages expected, start time.
+) -> tuple[SilverWatch, int, float, CpuMeter]:
+    """Run one scenario through the pipeline; return the watch, messages expected, start time
+    and the CPU each part spent from the first publish on.
 
     ``fleet_lead_s``: how far a fast clock puts event times ahead of Kafka's timestamps; the
     streaming job's clock guard allows that much on top of its default five minutes.
@@ -114,11 +116,18 @@ def run_pipeline(
         *device_args,
     )
     watch = SilverWatch(lake)
+    cpu = CpuMeter()
     with pipeline.running(stream, bridge):
         lake.wait_for_stream(run_dir / "checkpoint", timeout=180, stream=stream)
+        cpu.add("spark", [stream.pid])
+        cpu.add("bridge", [bridge.pid])
+        cpu.add_servers(server_ports(env))
+        cpu.start()
         started = time.time()
         devices.start()
+        cpu.add("devices", [devices.pid])
         while devices.alive:
+            cpu.sample()
             watch.poll()
             time.sleep(1)
         devices.check()
@@ -126,11 +135,24 @@ def run_pipeline(
         deadline = time.monotonic() + timeout
         while watch.rows < expected and time.monotonic() < deadline:
             stream.check()
+            cpu.sample()
             watch.poll()
             time.sleep(0.5)
+        cpu.sample()
     if watch.rows < expected:
         raise StackError(f"{label}: silver holds {watch.rows} of {expected} rows; see {run_dir}")
-    return watch, expected, started
+    return watch, expected, started, cpu
+
+
+def server_ports(env: Mapping[str, str]) -> dict[str, int]:
+    """The local servers' ports, from the stack's ``.env``."""
+    from urllib.parse import urlsplit
+
+    return {
+        "mosquitto": int(env.get("MQTT_PORT", "1883")),
+        "kafka": int(env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].rsplit(":", 1)[1]),
+        "s3": urlsplit(env["S3_ENDPOINT_URL"]).port or 80,
+    }
 
 
 def pct(values: list[float], q: int) -> float:
@@ -138,9 +160,13 @@ def pct(values: list[float], q: int) -> float:
 
 
 def run(env: Mapping[str, str], quick: bool) -> list[Row]:
+    import os
+
     rows: list[Row] = []
-    duration = "600" if quick else "1800"
-    watch, expected, started = run_pipeline(
+    # Enough messages that Spark's fixed costs (start of the query, first batch's code
+    # generation, each table's commit) are a small part of the run: ~94k and ~229k messages.
+    duration = "900" if quick else "1800"
+    watch, expected, started, cpu = run_pipeline(
         env,
         "rush-hour",
         ["--fast", "--duration", duration],
@@ -149,15 +175,28 @@ def run(env: Mapping[str, str], quick: bool) -> list[Row]:
         fleet_lead_s=float(duration),  # --fast publishes the whole simulated span at once
     )
     rate = expected / max(watch.last_row_at - started, 1e-3)
+    spent = cpu.seconds()
+    cores = os.cpu_count() or 1
+    ceiling = bound(spent, expected, cores)
     rows.append(
         row(
             "end to end: devices → silver, fast clock",
             rate,
             "msg/s",
+            reference=f"ceiling on {cores} cores from the CPU each part spent, same run",
+            reference_value=ceiling,
             note=f"{expected:,} messages, audit clean",
         )
     )
-    watch, expected, _ = run_pipeline(
+    rows.append(
+        row(
+            "end to end: CPU per message, all parts",
+            1e6 * sum(spent.values()) / expected,
+            "µs",
+            note=breakdown(spent, expected),
+        )
+    )
+    watch, expected, _, _ = run_pipeline(
         env,
         "london-birmingham",
         ["--speed", "1", "--duration", "60" if quick else "180"],

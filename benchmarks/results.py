@@ -45,6 +45,40 @@ def row(
     return r
 
 
+BRIDGE = "bridge, 1 process, QoS 1, ack after Kafka"
+GOALS = {
+    # issue 17's goals, as shares of the bridge's one-process rate measured in the same run
+    "spark: Kafka → silver on S3, local[2]": 0.75,
+    "end to end: devices → silver, fast clock": 0.5,
+}
+
+
+def against_bridge(rows: list[Row]) -> list[Row]:
+    """One row per goal: the stage's rate over the bridge's one-process rate, same run.
+
+    Stages measure themselves; only a run of several stages can relate them, so this is
+    computed once every stage has reported (nothing when the bridge stage did not run).
+    """
+    by_name = {r["benchmark"]: r for r in rows}
+    bridge = by_name.get(BRIDGE)
+    if bridge is None:
+        return []
+    out = []
+    for name, goal in GOALS.items():
+        if name in by_name:
+            out.append(
+                row(
+                    f"{name} ÷ bridge",
+                    by_name[name]["figure"] / bridge["figure"],
+                    "×",
+                    reference="goal",
+                    reference_value=goal,
+                    note=f"{by_name[name]['figure']:,.0f} ÷ {bridge['figure']:,.0f} msg/s",
+                )
+            )
+    return out
+
+
 def machine() -> dict[str, Any]:
     return {
         "host": socket.gethostname(),

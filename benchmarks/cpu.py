@@ -1,0 +1,105 @@
+"""CPU seconds each part of a pipeline run spends, so an end-to-end rate can be read against the
+machine it ran on.
+
+On two cores the devices, Mosquitto, the bridge, Kafka, the S3 server and Spark all share the
+same CPUs, so the end-to-end rate cannot exceed ``cores / (CPU seconds per message, summed over
+every part)``, however well the stages overlap. ``CpuMeter`` measures that sum from the
+processes themselves (user + system time of each process tree, sampled while it runs, since a
+process that has exited can no longer be asked), and names the part that costs most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import psutil
+
+
+def listener(port: int) -> psutil.Process | None:
+    """The process listening on TCP ``port`` on this machine, if it can be seen."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    for conn in conns:
+        listening = conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+        if listening and conn.pid is not None:
+            return psutil.Process(conn.pid)
+    return None
+
+
+def _tree(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return [root]
+
+
+def _seconds(proc: psutil.Process) -> float | None:
+    try:
+        t = proc.cpu_times()
+    except psutil.Error:
+        return None
+    return t.user + t.system
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds per named part since ``start()``; each part is one or more process trees."""
+
+    parts: dict[str, list[psutil.Process]] = field(default_factory=dict)
+    baseline: dict[int, float] = field(default_factory=dict)
+    latest: dict[tuple[str, int], float] = field(default_factory=dict)
+
+    def add(self, name: str, pids: Iterable[int | None]) -> None:
+        for pid in pids:
+            if pid is None:
+                continue
+            try:
+                self.parts.setdefault(name, []).append(psutil.Process(pid))
+            except psutil.Error:
+                continue
+
+    def add_servers(self, ports: Mapping[str, int]) -> None:
+        """The local servers by the ports they listen on: ``{"kafka": 9092, ...}``."""
+        for name, port in ports.items():
+            proc = listener(port)
+            if proc is not None:
+                self.parts.setdefault(name, []).append(proc)
+
+    def start(self) -> None:
+        """Everything running now counts from now; a process born later counts whole."""
+        for roots in self.parts.values():
+            for root in roots:
+                for proc in _tree(root):
+                    seconds = _seconds(proc)
+                    if seconds is not None:
+                        self.baseline[proc.pid] = seconds
+        self.sample()
+
+    def sample(self) -> None:
+        for name, roots in self.parts.items():
+            for root in roots:
+                for proc in _tree(root):
+                    seconds = _seconds(proc)
+                    if seconds is not None:
+                        self.latest[(name, proc.pid)] = seconds
+
+    def seconds(self) -> dict[str, float]:
+        out: dict[str, float] = {name: 0.0 for name in self.parts}
+        for (name, pid), seconds in self.latest.items():
+            out[name] += max(seconds - self.baseline.get(pid, 0.0), 0.0)
+        return out
+
+
+def bound(cpu_seconds: Mapping[str, float], messages: int, cores: int) -> float:
+    """The highest rate in messages/s these parts could reach together on ``cores`` CPUs."""
+    total = sum(cpu_seconds.values())
+    return cores * messages / total if total else 0.0
+
+
+def breakdown(cpu_seconds: Mapping[str, float], messages: int) -> str:
+    """``spark 140 µs, bridge 60 µs, ...`` per message, costliest first."""
+    ranked = sorted(cpu_seconds.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {1e6 * v / messages:,.0f} µs" for k, v in ranked if messages)
