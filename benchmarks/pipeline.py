@@ -19,14 +19,14 @@ from datetime import UTC, datetime
 import pyarrow.dataset as ds
 
 from benchmarks.results import Row, report, row
+from cityconf.env import load_env
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 from contract import DATA_STREAMS
 from spark.lake import silver
 from stack import pipeline
 from stack.chaos import last_seqs
 from stack.drill import Lake
-from stack.env import load_env
-from stack.errors import StackError
-from stack.layout import Layout
 
 
 class SilverWatch:
@@ -129,7 +129,7 @@ def run_pipeline(
             watch.poll()
             time.sleep(0.5)
     if watch.rows < expected:
-        raise StackError(f"{label}: silver holds {watch.rows} of {expected} rows; see {run_dir}")
+        raise UserError(f"{label}: silver holds {watch.rows} of {expected} rows; see {run_dir}")
     return watch, expected, started
 
 

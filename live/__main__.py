@@ -8,11 +8,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cityconf.env import load_env
+from cityconf.errors import UserError
 from devices.loader import ScenarioError
 from live.server import serve
 from stack import pipeline
-from stack.env import load_env
-from stack.errors import StackError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
-    except StackError as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

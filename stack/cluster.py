@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stack.errors import StackError
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 from stack.install import ensure_java, pyspark_jars_dir
 from stack.kafka import HOST, KafkaBroker, create_topics, topic_partitions
-from stack.layout import Layout
 from stack.process import Port, Server
 
 TOPOLOGIES = ("single", "cluster")
@@ -45,7 +45,7 @@ def topology(env: Mapping[str, str]) -> str:
     """``CITYFLEET_TOPOLOGY``: ``single`` (default) or ``cluster``."""
     name = env.get("CITYFLEET_TOPOLOGY") or "single"
     if name not in TOPOLOGIES:
-        raise StackError(
+        raise UserError(
             f"CITYFLEET_TOPOLOGY={name!r} is not a topology; use single or cluster "
             "(make up TOPOLOGY=cluster)",
             exit_code=2,
@@ -56,7 +56,7 @@ def topology(env: Mapping[str, str]) -> str:
 def _port(env: Mapping[str, str], key: str) -> int:
     raw = env.get(key) or str(SPARK_PORTS[key])
     if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise StackError(f"{key}={raw!r} is not a port number; set {key} to 1-65535", exit_code=2)
+        raise UserError(f"{key}={raw!r} is not a port number; set {key} to 1-65535", exit_code=2)
     return int(raw)
 
 
@@ -84,7 +84,7 @@ class ClusterPorts:
         every = [p for pair in ports.brokers for p in pair]
         every += [ports.master, ports.master_webui, *ports.worker_webui]
         if len(set(every)) != len(every):
-            raise StackError(
+            raise UserError(
                 f"the cluster's ports overlap ({every}): brokers take KAFKA_PORT and "
                 "KAFKA_CONTROLLER_PORT plus 0, 2 and 4; move one of them",
                 exit_code=2,
