@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cityconf.errors import UserError
 from devices.loader import ScenarioError, load
 
 
@@ -102,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         start=args.start,
         quiet=args.quiet,
     )
-    return run_scenario(loaded, options)
+    try:
+        return run_scenario(loaded, options)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

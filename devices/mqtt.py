@@ -40,8 +40,8 @@ HIGH_WATER = 20_000
 """Unacknowledged QoS>0 messages across the fleet before the simulation waits for the network."""
 
 
-class BrokerError(Exception):
-    """The broker cannot be used: unreachable, or it refused our login."""
+class BrokerError(UserError):
+    """The broker cannot be used: unreachable, or it refused our login (exit 1)."""
 
 
 @dataclass(frozen=True)
