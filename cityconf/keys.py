@@ -100,6 +100,15 @@ KEYS: tuple[Key, ...] = (
     _key("KAFKA_PORT", "9092", "`make up`", "Kafka's broker port"),
     _key("KAFKA_CONTROLLER_PORT", "9093", "`make up`", "Kafka's KRaft controller port"),
     _key("S3_PORT", "9000", "`make up`", "the S3 server's port"),
+    # The cluster topology (stack.cluster)
+    _key("CITYFLEET_TOPOLOGY", "single", "`make up`, `make status`, `make down`",
+         "`cluster`: three Kafka brokers and a Spark standalone master with two workers"),
+    _key("KAFKA_TOPIC_REPLICATION", "1", "`make up`", "copies of each topic (3 on the cluster)"),
+    _key("SPARK_MASTER_PORT", "7077", "`make up TOPOLOGY=cluster`", "the Spark master's port"),
+    _key("SPARK_MASTER_WEBUI_PORT", "8080", "`make up TOPOLOGY=cluster`",
+         "the Spark master's web UI"),
+    _key("SPARK_WORKER_WEBUI_PORT", "8081", "`make up TOPOLOGY=cluster`",
+         "the first Spark worker's web UI (the next worker's is one up)"),
     # The live map
     _key("LIVE_PORT", "8088", "live map", "the page server's port (`0`: any free port)"),
     _key("LIVE_TILE_URL", None, "live map",
@@ -126,6 +135,15 @@ def default(name: str) -> str | None:
 def value(env: Mapping[str, str], name: str) -> str:
     """``name`` from ``env``, or its default when unset or empty ("" when it has none)."""
     return env.get(name) or default(name) or ""
+
+
+def port(env: Mapping[str, str], name: str, allow_zero: bool = False) -> int:
+    """``name`` as a TCP port (``allow_zero``: 0 for any free port); a one-line UserError (exit 2)
+    otherwise."""
+    raw = value(env, name)
+    if not raw.isdigit() or not (0 if allow_zero else 1) <= int(raw) < 65536:
+        raise UserError(f"{name}={raw!r} is not a port number; set {name} to 1-65535", BAD_INPUT)
+    return int(raw)
 
 
 def integer(env: Mapping[str, str], name: str, low: int = 0, high: int | None = None) -> int:

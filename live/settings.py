@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cityconf import keys
 from cityconf.errors import UserError
-from cityconf.keys import default
 from cityconf.layout import Layout
 
 HOST = "127.0.0.1"  # the page server, like every server of the project, is local only
-DEFAULT_PORT = int(default("LIVE_PORT") or 0)
 _TILE_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
@@ -36,12 +35,12 @@ class LiveSettings:
     def from_env(cls, env: Mapping[str, str], port: int | None = None) -> LiveSettings:
         return cls(
             layout=Layout.from_env(env),
-            port=_port(env) if port is None else port,
+            port=keys.port(env, "LIVE_PORT", allow_zero=True) if port is None else port,
             ws_url=_required(env, "MQTT_WS_URL"),
             viewer_username=_required(env, "MQTT_VIEWER_USERNAME"),
             viewer_password=_required(env, "MQTT_VIEWER_PASSWORD"),
             tile_url=_tile_url(env),
-            tile_attribution=env.get("LIVE_TILE_ATTRIBUTION", ""),
+            tile_attribution=keys.value(env, "LIVE_TILE_ATTRIBUTION"),
         )
 
     @property
@@ -65,13 +64,6 @@ def _required(env: Mapping[str, str], key: str) -> str:
             "read-only viewer account; start the stack with `make up` (it writes them to .env)"
         )
     return value
-
-
-def _port(env: Mapping[str, str]) -> int:
-    raw = env.get("LIVE_PORT") or str(DEFAULT_PORT)
-    if not raw.isdigit() or not 0 <= int(raw) < 65536:
-        raise UserError(f"LIVE_PORT={raw!r} is not a port number; set it to 1-65535", exit_code=2)
-    return int(raw)
 
 
 def _tile_url(env: Mapping[str, str]) -> str | None:

@@ -72,7 +72,7 @@ class Services:
         return {
             # the single topology's values, written too: a switch back from the cluster
             # must not leave its keys behind in .env
-            "KAFKA_TOPIC_REPLICATION": "1",
+            "KAFKA_TOPIC_REPLICATION": default("KAFKA_TOPIC_REPLICATION") or "",
             "SPARK_MASTER": default("SPARK_MASTER") or "",
             **self.mosquitto.env(),
             **self.kafka.env(),

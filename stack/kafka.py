@@ -12,6 +12,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cityconf.errors import UserError
+from cityconf.keys import value
 from cityconf.layout import Layout
 from contract import DATA_STREAMS, KAFKA_TOPICS
 from stack.install import ensure_java, install_kafka, kafka_installed, require_command
@@ -55,7 +56,7 @@ def admin(bootstrap: str) -> AdminClient:
 
 def topic_replication(env: Mapping[str, str]) -> int:
     """``KAFKA_TOPIC_REPLICATION``: copies of each topic (1 on one broker, 3 on a cluster)."""
-    raw = env.get("KAFKA_TOPIC_REPLICATION") or "1"
+    raw = value(env, "KAFKA_TOPIC_REPLICATION")
     if not raw.isdigit() or int(raw) < 1:
         raise UserError(
             f"KAFKA_TOPIC_REPLICATION={raw!r} is not a replica count; set it to 1 for one broker "

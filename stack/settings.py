@@ -8,19 +8,12 @@ from pathlib import Path
 
 from cityconf.env import env_file
 from cityconf.errors import UserError
-from cityconf.keys import default, value
+from cityconf.keys import default, port, value
 from cityconf.layout import Layout
 
 PORT_KEYS = ("MQTT_PORT", "MQTT_TLS_PORT", "MQTT_WS_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT",
              "S3_PORT")  # fmt: skip
 DEFAULT_PORTS = {key: int(default(key) or 0) for key in PORT_KEYS}
-
-
-def _port(env: Mapping[str, str], key: str) -> int:
-    raw = env.get(key) or str(DEFAULT_PORTS[key])
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise UserError(f"{key}={raw!r} is not a port number; set {key} to 1-65535", exit_code=2)
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -39,12 +32,12 @@ class StackSettings:
     def from_env(cls, env: Mapping[str, str]) -> StackSettings:
         settings = cls(
             layout=Layout.from_env(env),
-            mqtt_port=_port(env, "MQTT_PORT"),
-            mqtt_tls_port=_port(env, "MQTT_TLS_PORT"),
-            mqtt_ws_port=_port(env, "MQTT_WS_PORT"),
-            kafka_port=_port(env, "KAFKA_PORT"),
-            kafka_controller_port=_port(env, "KAFKA_CONTROLLER_PORT"),
-            s3_port=_port(env, "S3_PORT"),
+            mqtt_port=port(env, "MQTT_PORT"),
+            mqtt_tls_port=port(env, "MQTT_TLS_PORT"),
+            mqtt_ws_port=port(env, "MQTT_WS_PORT"),
+            kafka_port=port(env, "KAFKA_PORT"),
+            kafka_controller_port=port(env, "KAFKA_CONTROLLER_PORT"),
+            s3_port=port(env, "S3_PORT"),
             bucket=value(env, "S3_BUCKET"),
             env_file=Path(env.get("CITYFLEET_ENV_FILE") or env_file()),
         )
