@@ -166,14 +166,15 @@ def realtime_rows(env: dict[str, str], tmp: Path, quick: bool) -> list[Row]:
 def _connect_seconds(env: dict[str, str], logins: dict[str, tuple[str, str]]) -> float:
     """Seconds from the first CONNECT to the last CONNACK: one connection per device, the
     fleet's own code path (``MqttNetwork.start``), client id = device id."""
-    from devices.mqtt import FleetMqttSettings, MqttNetwork
+    from devices.mqtt import FleetMqttSettings as MqttSettings
+    from devices.mqtt import MqttNetwork
     from devices.scenario import Scenario
 
     scenario = Scenario.model_validate({
         "name": "bench-connect", "duration_s": 1, "routes": [{"id": "r", "file": "x"}],
         "mqtt": {"keepalive_s": 120},
     })  # fmt: skip
-    net = MqttNetwork(FleetMqttSettings.from_env(env), scenario, seed=1)
+    net = MqttNetwork(MqttSettings.from_env(env), scenario, seed=1)
     net.add(list(logins), logins)
     start = time.perf_counter()
     net.start(timeout=600)

@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 
 from benchmarks.results import Row, report, row
 from cityconf.env import load_env
-from cityconf.errors import UserError
+from cityconf.errors import UserError as StackError
 from cityconf.layout import Layout
 from contract import DATA_STREAMS
 from spark.lake import silver
@@ -129,7 +129,7 @@ def run_pipeline(
             watch.poll()
             time.sleep(0.5)
     if watch.rows < expected:
-        raise UserError(f"{label}: silver holds {watch.rows} of {expected} rows; see {run_dir}")
+        raise StackError(f"{label}: silver holds {watch.rows} of {expected} rows; see {run_dir}")
     return watch, expected, started
 
 
