@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.results import Row, against_bridge, print_table, write
-from stack.env import REPO_ROOT, load_env
+from cityconf.env import REPO_ROOT, load_env
 
 STAGES = ("devices", "bridge", "spark", "pipeline")
 README = REPO_ROOT / "README.md"

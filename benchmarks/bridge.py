@@ -19,8 +19,8 @@ import orjson
 from benchmarks.reference import mosquitto_raw_rate
 from benchmarks.results import Row, report, row
 from bridge.harness import BridgeRun, publish
+from cityconf.env import load_env
 from contract import message_id
-from stack.env import load_env
 
 DEVICES = 8
 

@@ -27,7 +27,7 @@ import yaml
 
 from benchmarks.reference import mosquitto_raw_rate
 from benchmarks.results import Row, report, row
-from stack.env import REPO_ROOT, load_env
+from cityconf.env import REPO_ROOT, load_env
 
 SCENARIOS = REPO_ROOT / "scenarios"
 QUIET = {"cameras": [], "weather": None, "incidents": {"enabled": False}}
@@ -166,7 +166,8 @@ def realtime_rows(env: dict[str, str], tmp: Path, quick: bool) -> list[Row]:
 def _connect_seconds(env: dict[str, str], logins: dict[str, tuple[str, str]]) -> float:
     """Seconds from the first CONNECT to the last CONNACK: one connection per device, the
     fleet's own code path (``MqttNetwork.start``), client id = device id."""
-    from devices.mqtt import MqttNetwork, MqttSettings
+    from devices.mqtt import FleetMqttSettings as MqttSettings
+    from devices.mqtt import MqttNetwork
     from devices.scenario import Scenario
 
     scenario = Scenario.model_validate({

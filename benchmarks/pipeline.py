@@ -20,14 +20,14 @@ import pyarrow.dataset as ds
 
 from benchmarks.cpu import CpuMeter, bound, breakdown
 from benchmarks.results import Row, report, row
+from cityconf.env import load_env
+from cityconf.errors import UserError as StackError
+from cityconf.layout import Layout
 from contract import DATA_STREAMS
 from spark.lake import silver
 from stack import pipeline
 from stack.chaos import last_seqs
 from stack.drill import Lake
-from stack.env import load_env
-from stack.errors import StackError
-from stack.layout import Layout
 
 
 class SilverWatch:

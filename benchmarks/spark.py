@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.results import Row, report, row
+from cityconf.env import load_env
 from contract import VEHICLE, encode, format_timestamp, message_id
-from stack.env import load_env
 from stack.kafka import DATA_TOPIC_PARTITIONS
 
 TRIGGER_S = 10

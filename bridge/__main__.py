@@ -10,8 +10,9 @@ from pathlib import Path
 import contract
 from bridge.app import Bridge, BridgeError, RunLimits, install_signals
 from bridge.kafka import KafkaUnavailable, probe
-from bridge.settings import ConfigError, Settings, load_settings
-from stack.env import load_env
+from bridge.settings import Settings, load_settings
+from cityconf.env import load_env
+from cityconf.errors import BAD_INPUT, UserError
 
 log = logging.getLogger("bridge")
 
@@ -60,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.max_messages is not None and args.max_messages < 1:
-            raise ConfigError("--max-messages: must be at least 1")
+            raise UserError("--max-messages: must be at least 1", BAD_INPUT)
         if args.idle_exit is not None and args.idle_exit <= 0:
-            raise ConfigError("--idle-exit: must be a positive number of seconds")
+            raise UserError("--idle-exit: must be a positive number of seconds", BAD_INPUT)
         settings = load_settings(
             load_env(),
             args.config,
@@ -74,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                 "metrics_host": args.metrics_host,
             },
         )
-    except ConfigError as exc:
+    except UserError as exc:
         print(f"cityfleet-bridge: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     try:
         probe(settings.kafka_bootstrap, _kafka_topics(settings))
         bridge = Bridge(settings, RunLimits(args.idle_exit, args.max_messages))

@@ -22,7 +22,7 @@ import paho.mqtt.client as paho
 from confluent_kafka import Consumer, TopicPartition
 from paho.mqtt.properties import Properties
 
-from stack.env import REPO_ROOT
+from cityconf.env import REPO_ROOT
 
 Message = tuple[str, bytes]  # MQTT topic, payload
 PropsMessage = tuple[str, bytes, Properties | None]  # ... and MQTT 5 PUBLISH properties

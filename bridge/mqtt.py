@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bridge.settings import MqttSettings
+from bridge.settings import BridgeMqttSettings
 
 READ_SIZE = 256 * 1024
 MQTT_MAX_PACKET = 268_435_455 + 5
@@ -162,7 +162,7 @@ class FastClient(paho.Client):
         return self._packet_queue(PUBACK, blob, 0, 0)
 
 
-def build_client(s: MqttSettings, on_publish: OnPublish) -> FastClient:
+def build_client(s: BridgeMqttSettings, on_publish: OnPublish) -> FastClient:
     client = FastClient(s.client_id, on_publish)
     if s.username:
         client.username_pw_set(s.username, s.password)
@@ -173,7 +173,7 @@ def build_client(s: MqttSettings, on_publish: OnPublish) -> FastClient:
     return client
 
 
-def connect_properties(s: MqttSettings) -> Properties:
+def connect_properties(s: BridgeMqttSettings) -> Properties:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = s.session_expiry_s
     # The broker never has more than this many unacked QoS 1 messages out to us: with acks

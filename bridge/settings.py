@@ -1,6 +1,6 @@
 """The bridge's one frozen settings object, built at the edge from YAML and ``load_env()``.
 
-Every problem is reported as one ``ConfigError`` naming the file, the field and the fix.
+Every problem is reported as one ``UserError`` (exit 2) naming the file, the field and the fix.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 import yaml
 
 from bridge.routing import Route, RouteError, compile_routes, max_properties_bytes
-from stack.mqtt_endpoint import EndpointError, MqttEndpoint, login
+from cityconf import keys
+from cityconf.errors import BAD_INPUT, UserError
+from cityconf.mqtt import MqttEndpoint, login
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
@@ -30,13 +32,9 @@ SAFE_PRODUCER = {
 }
 
 
-class ConfigError(ValueError):
-    """A bad setting: ``str(err)`` is the one line to show the user."""
-
-
 @dataclass(frozen=True)
-class MqttSettings(MqttEndpoint):
-    """The broker (``MQTT_URL``, read by ``stack.mqtt_endpoint``) and the bridge's session."""
+class BridgeMqttSettings(MqttEndpoint):
+    """The broker (``MQTT_URL``, read by ``cityconf.mqtt``) and the bridge's session."""
 
     username: str | None
     password: str | None
@@ -59,7 +57,7 @@ class MqttSettings(MqttEndpoint):
 
 @dataclass(frozen=True)
 class Settings:
-    mqtt: MqttSettings
+    mqtt: BridgeMqttSettings
     kafka_bootstrap: str
     producer: Mapping[str, Any]
     routes: tuple[Route, ...]
@@ -88,15 +86,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read ({exc.strerror}); pass an existing --config"
+        raise UserError(
+            f"{path}: cannot read ({exc.strerror}); pass an existing --config", BAD_INPUT
         ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" line {where.line + 1}" if where else ""
-        raise ConfigError(f"{path}:{line} is not valid YAML; fix the syntax") from None
+        raise UserError(f"{path}:{line} is not valid YAML; fix the syntax", BAD_INPUT) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of settings")
+        raise UserError(f"{path}: top level must be a mapping of settings", BAD_INPUT)
     return data
 
 
@@ -106,8 +104,8 @@ class _Reader:
     def __init__(self, data: Mapping[str, Any], source: str) -> None:
         self.data, self.source = data, source
 
-    def fail(self, name: str, fix: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {name}: {fix}")
+    def fail(self, name: str, fix: str) -> UserError:
+        return UserError(f"{self.source}: {name}: {fix}", BAD_INPUT)
 
     def get(self, name: str) -> Any:
         node: Any = self.data
@@ -137,11 +135,8 @@ class _Reader:
         return value
 
 
-def _mqtt(r: _Reader, env: Mapping[str, str], overrides: Mapping[str, Any]) -> MqttSettings:
-    try:
-        endpoint = MqttEndpoint.from_env(env)
-    except EndpointError as exc:
-        raise ConfigError(str(exc)) from None
+def _mqtt(r: _Reader, env: Mapping[str, str], overrides: Mapping[str, Any]) -> BridgeMqttSettings:
+    endpoint = MqttEndpoint.from_env(env)
     username, password = login(env, "bridge")
     subscribe = overrides.get("subscribe") or r.get("mqtt.subscribe")
     if isinstance(subscribe, str):
@@ -156,7 +151,7 @@ def _mqtt(r: _Reader, env: Mapping[str, str], overrides: Mapping[str, Any]) -> M
         raise r.fail("mqtt.share_group", f"{group!r} may not contain '/', '+' or '#'")
     client_id = overrides.get("client_id") or r.text("mqtt.client_id")
     low = r.number("mqtt.reconnect_min_s", float, 0.01)
-    return MqttSettings(
+    return BridgeMqttSettings(
         **asdict(endpoint),
         username=username,
         password=password,
@@ -215,7 +210,7 @@ def load_settings(
         source = str(config)
     r = _Reader(data, source)
     mqtt = _mqtt(r, env, overrides)
-    bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:9092"
+    bootstrap = keys.value(env, "KAFKA_BOOTSTRAP_SERVERS")
     key_template = r.text("key")
     try:
         routes = compile_routes(r.get("routes"), key_template)

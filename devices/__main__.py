@@ -15,6 +15,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cityconf.errors import UserError
+from cityconf.keys import default
 from devices.loader import ScenarioError, load
 
 
@@ -52,7 +54,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="as fast as possible (overrides the clock)")
     p.add_argument("--seed", type=int, help="override the scenario seed")
     p.add_argument("--duration", type=float, help="simulated seconds to run")
-    p.add_argument("--broker", help="MQTT broker, e.g. mqtt://127.0.0.1:1883 (default: .env)")
+    p.add_argument(
+        "--broker", help=f"MQTT broker, e.g. {default('MQTT_URL')} (default: MQTT_URL from .env)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print messages as JSON lines, no broker")
     p.add_argument("--validate", action="store_true", help="check the scenario and exit")
     p.add_argument("--manifest", type=Path, help="write per-device published/last_seq JSON here")
@@ -102,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         start=args.start,
         quiet=args.quiet,
     )
-    return run_scenario(loaded, options)
+    try:
+        return run_scenario(loaded, options)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

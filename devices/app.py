@@ -13,6 +13,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cityconf.env import load_env
+from cityconf.keys import value
+from cityconf.layout import Layout
+from cityconf.mqtt import login
 from contract.manifest import Manifest
 from devices import runner
 from devices.emit import JsonLinesSink
@@ -20,8 +24,6 @@ from devices.fleet import Fleet, build
 from devices.loader import Loaded
 from devices.snapshots import Uploader
 from devices.state import SeqState
-from stack.env import REPO_ROOT, load_env
-from stack.mqtt_endpoint import login
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,8 @@ def _state_dir(loaded: Loaded, options: Options, env: dict[str, str]) -> Path | 
         return options.state_dir
     if options.dry_run:
         return None
-    root = Path(env.get("CITYFLEET_STATE_DIR") or REPO_ROOT / ".cityfleet")
     shard = f"-shard{options.shard[0]}of{options.shard[1]}" if options.shard else ""
-    return root / "devices" / f"{loaded.scenario.prefix}{shard}"
+    return Layout.from_env(env).devices / f"{loaded.scenario.prefix}{shard}"
 
 
 def _speed(loaded: Loaded, options: Options) -> float | None:
@@ -80,7 +81,7 @@ def run_scenario(loaded: Loaded, options: Options) -> int:
     if options.dry_run:
         out = sys.stdout.buffer
         sink = JsonLinesSink(out.write)
-        uploader = Uploader(env.get("S3_BUCKET", "cityfleet"))
+        uploader = Uploader(value(env, "S3_BUCKET"))
         fleet = build(
             loaded, sink, state, start=options.start, shard=options.shard, uploader=uploader
         )
@@ -98,10 +99,10 @@ def run_scenario(loaded: Loaded, options: Options) -> int:
 
 
 def _live(loaded, options, env, state, speed, console: Console, stopping) -> int:
-    from devices.mqtt import BrokerError, MqttNetwork, MqttSettings
+    from devices.mqtt import BrokerError, FleetMqttSettings, MqttNetwork
 
     try:
-        settings = MqttSettings.from_env(env, options.broker)
+        settings = FleetMqttSettings.from_env(env, options.broker)
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -160,8 +161,8 @@ def _logins(env: dict[str, str], connections: dict[str, list[str]]) -> dict[str,
     """Each connection's own MQTT login, provisioned on the broker `.env` names (creating what
     it lacks, as `python -m stack device-credentials` does): a device's, or a gateway's allowed
     to publish only for the devices it carries."""
+    from cityconf.errors import UserError
     from devices.mqtt import BrokerError
-    from stack.errors import StackError
     from stack.mosquitto import device_logins, gateway_logins
 
     if env.get("MQTT_DEVICE_LOGIN") == "gateway":  # docker-compose: a broker we cannot provision
@@ -174,7 +175,7 @@ def _logins(env: dict[str, str], connections: dict[str, list[str]]) -> dict[str,
             passwords = device_logins(env, list(connections))
         else:
             passwords = gateway_logins(env, connections)
-    except StackError as exc:
+    except UserError as exc:
         raise BrokerError(f"provisioning the devices' MQTT accounts: {exc}") from None
     return {client_id: (client_id, password) for client_id, password in passwords.items()}
 

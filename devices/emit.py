@@ -70,7 +70,9 @@ class Timestamps:
 
 
 @dataclass
-class Stats:
+class FleetStats:
+    """What the simulation counted for the run's summary (the bridge's are ``bridge.metrics``)."""
+
     duplicates: int = 0
     network_dropped: int = 0
     late: int = 0
@@ -91,7 +93,7 @@ class Hub:
     faults: Faults
     owns: Callable[[str], bool] = lambda _device_id: True
     year: int = 2026
-    stats: Stats = field(default_factory=Stats)
+    stats: FleetStats = field(default_factory=FleetStats)
     late: dict[int, Callable[[object], None]] = field(default_factory=dict)
     """Late deliveries not yet made; ``flush_late`` sends them when the run ends."""
 

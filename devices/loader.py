@@ -20,6 +20,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from cityconf.errors import BAD_INPUT, UserError
 from devices.geo import Route
 from devices.scenario import Bounds, Scenario
 
@@ -27,10 +28,13 @@ SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 MIN_VERTICES = 2
 
 
-class ScenarioError(Exception):
+class ScenarioError(UserError):
+    """A bad scenario file (exit 2), with its file and field kept apart for the tests and the
+    live map."""
+
     def __init__(self, file: str | Path, field: str, problem: str, fix: str) -> None:
         self.file, self.field, self.problem, self.fix = str(file), field, problem, fix
-        super().__init__(self.line())
+        super().__init__(self.line(), BAD_INPUT)
 
     def line(self) -> str:
         return f"error: {self.file}: {self.field}: {self.problem}; {self.fix}"

@@ -27,10 +27,11 @@ from zlib import crc32
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from cityconf.errors import UserError
+from cityconf.mqtt import MqttEndpoint, login
 from contract import encode, format_timestamp, status_topic
 from devices.scenario import Scenario
 from devices.session import READ, WRITE, Conn, Limits, Sessions
-from stack.mqtt_endpoint import EndpointError, MqttEndpoint, login
 
 log = logging.getLogger(__name__)
 CONNECTS_AHEAD = 64
@@ -39,13 +40,13 @@ HIGH_WATER = 20_000
 """Unacknowledged QoS>0 messages across the fleet before the simulation waits for the network."""
 
 
-class BrokerError(Exception):
-    """The broker cannot be used: unreachable, or it refused our login."""
+class BrokerError(UserError):
+    """The broker cannot be used: unreachable, or it refused our login (exit 1)."""
 
 
 @dataclass(frozen=True)
-class MqttSettings(MqttEndpoint):
-    """The broker (``--broker`` or ``MQTT_URL``, read by ``stack.mqtt_endpoint``) and the login
+class FleetMqttSettings(MqttEndpoint):
+    """The broker (``--broker`` or ``MQTT_URL``, read by ``cityconf.mqtt``) and the login
     of multiplexing gateways. Each device logs in as itself: its login comes from provisioning
     (``stack.mosquitto.device_logins``), handed to ``MqttNetwork.add``."""
 
@@ -53,10 +54,10 @@ class MqttSettings(MqttEndpoint):
     gateway_password: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], url: str | None = None) -> MqttSettings:
+    def from_env(cls, env: Mapping[str, str], url: str | None = None) -> FleetMqttSettings:
         try:
             endpoint = MqttEndpoint.from_env(env, url)
-        except EndpointError as exc:
+        except UserError as exc:
             raise BrokerError(str(exc)) from None
         gateway_user, gateway_password = login(env, "gateway")
         return cls(
@@ -69,7 +70,7 @@ class MqttSettings(MqttEndpoint):
 class MqttNetwork:
     """The fleet's sink (``send``, ``reboot``) and the runner's network (``poll``, ``busy``)."""
 
-    def __init__(self, settings: MqttSettings, scenario: Scenario, seed: int) -> None:
+    def __init__(self, settings: FleetMqttSettings, scenario: Scenario, seed: int) -> None:
         self.settings = settings
         self.scenario = scenario.name
         self.prefix = scenario.prefix
@@ -157,7 +158,7 @@ class MqttNetwork:
 
     def start(self, timeout: float = 120.0) -> None:
         """Connect every device; BrokerError if the broker is down or refuses the login."""
-        from stack.limits import raise_nofile
+        from cityconf.mqtt import raise_nofile
 
         limit = raise_nofile()
         if limit < len(self.conns) + 100:  # plus the interpreter's own files and the state file

@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from cityconf.keys import value
+
 log = logging.getLogger(__name__)
 
 W, H = 40, 24
@@ -76,9 +78,9 @@ class Uploader:
             endpoint_url=env.get("S3_ENDPOINT_URL"),
             aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-            region_name=env.get("AWS_REGION", "us-east-1"),
+            region_name=value(env, "AWS_REGION"),
         )
-        return cls(env.get("S3_BUCKET", "cityfleet"), client)
+        return cls(value(env, "S3_BUCKET"), client)
 
     def put(self, key: str, image: bytes) -> str:
         if self.pool is not None:

@@ -8,11 +8,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cityconf.env import load_env
+from cityconf.errors import UserError
+from cityconf.keys import default
 from devices.loader import ScenarioError
 from live.server import serve
 from stack import pipeline
-from stack.env import load_env
-from stack.errors import StackError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,13 +28,16 @@ def parser() -> argparse.ArgumentParser:
         "  python -m live --scenario smoke --port 0\n"
         "  python -m live --scenario london-birmingham --run-devices --speed 240 "
         "--screenshot docs/live-map.png --after 40\n"
-        "settings: LIVE_PORT (8088), LIVE_TILE_URL and LIVE_TILE_ATTRIBUTION (optional "
-        "background tiles), MQTT_WS_URL and MQTT_VIEWER_USERNAME/PASSWORD (written by make up)",
+        f"settings: LIVE_PORT ({default('LIVE_PORT')}), LIVE_TILE_URL and LIVE_TILE_ATTRIBUTION "
+        "(optional background tiles), MQTT_WS_URL and MQTT_VIEWER_USERNAME/PASSWORD "
+        "(written by make up)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--scenario", default="london-birmingham", help="YAML path or a name")
     p.add_argument("--id-prefix", help="device-id prefix to show (default: the scenario's)")
-    p.add_argument("--port", type=int, help="page port (default LIVE_PORT or 8088; 0: any)")
+    p.add_argument(
+        "--port", type=int, help=f"page port (default LIVE_PORT or {default('LIVE_PORT')}; 0: any)"
+    )
     p.add_argument(
         "--run-devices",
         action="store_true",
@@ -108,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
-    except StackError as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stack.errors import StackError
+from cityconf.errors import UserError
 from stack.install import ensure_chromium
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def chromium() -> Iterator[BrowserContext]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        raise StackError(
+        raise UserError(
             "the Python package playwright is not installed; run .venv/bin/pip install -e '.[dev]'"
         ) from None
     with (

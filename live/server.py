@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from cityconf.errors import UserError
 from live.scenario import scenario_view
 from live.settings import HOST, LiveSettings
-from stack.errors import StackError
 from stack.install import install_web_assets
 from stack.process import port_owner
 
@@ -190,7 +190,7 @@ def require_broker(ws_url: str) -> None:
         with socket.create_connection((parts.hostname, parts.port or 80), timeout=2.0):
             return
     except OSError:
-        raise StackError(
+        raise UserError(
             f"Mosquitto's WebSockets listener at {ws_url} is not reachable; start the stack "
             "with `make up` (then `make status`)"
         ) from None
@@ -201,7 +201,7 @@ def serve(
 ) -> LiveServer:
     """The live map of ``scenario``, serving: settings, broker check, npm packages, bind.
 
-    Raises ScenarioError for a bad scenario and StackError for a bad setting, a broker that is
+    Raises ScenarioError for a bad scenario and UserError for a bad setting, a broker that is
     down or a port that is taken, each saying what to do.
     """
     view = scenario_view(scenario, id_prefix)
@@ -212,7 +212,7 @@ def serve(
         return server.start()
     except OSError:
         owner = port_owner(settings.port) or "another process"
-        raise StackError(
+        raise UserError(
             f"port {settings.port} is in use by {owner}; set LIVE_PORT or pass --port "
             "(0 picks a free one)"
         ) from None

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from stack.errors import StackError
-from stack.layout import Layout
+from cityconf import keys
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 
 HOST = "127.0.0.1"  # the page server, like every server of the project, is local only
-DEFAULT_PORT = 8088
 _TILE_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
@@ -35,12 +35,12 @@ class LiveSettings:
     def from_env(cls, env: Mapping[str, str], port: int | None = None) -> LiveSettings:
         return cls(
             layout=Layout.from_env(env),
-            port=_port(env) if port is None else port,
+            port=keys.port(env, "LIVE_PORT", allow_zero=True) if port is None else port,
             ws_url=_required(env, "MQTT_WS_URL"),
             viewer_username=_required(env, "MQTT_VIEWER_USERNAME"),
             viewer_password=_required(env, "MQTT_VIEWER_PASSWORD"),
             tile_url=_tile_url(env),
-            tile_attribution=env.get("LIVE_TILE_ATTRIBUTION", ""),
+            tile_attribution=keys.value(env, "LIVE_TILE_ATTRIBUTION"),
         )
 
     @property
@@ -59,18 +59,11 @@ class LiveSettings:
 def _required(env: Mapping[str, str], key: str) -> str:
     value = env.get(key)
     if not value:
-        raise StackError(
+        raise UserError(
             f"{key} is not set: the live map needs Mosquitto's WebSockets listener and its "
             "read-only viewer account; start the stack with `make up` (it writes them to .env)"
         )
     return value
-
-
-def _port(env: Mapping[str, str]) -> int:
-    raw = env.get("LIVE_PORT") or str(DEFAULT_PORT)
-    if not raw.isdigit() or not 0 <= int(raw) < 65536:
-        raise StackError(f"LIVE_PORT={raw!r} is not a port number; set it to 1-65535", exit_code=2)
-    return int(raw)
 
 
 def _tile_url(env: Mapping[str, str]) -> str | None:
@@ -78,7 +71,7 @@ def _tile_url(env: Mapping[str, str]) -> str | None:
     if raw is None:
         return None
     if not _TILE_URL.match(raw) or not all(p in raw for p in ("{z}", "{x}", "{y}")):
-        raise StackError(
+        raise UserError(
             f"LIVE_TILE_URL={raw!r} is not a tile URL template; give an http(s) URL with "
             "{z}, {x} and {y}, e.g. https://tiles.example.org/{z}/{x}/{y}.png, or unset it",
             exit_code=2,

@@ -22,17 +22,17 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from cityconf.layout import Layout
 from contract import ALL_STREAMS
 from spark import lake
 from spark.reader import LakeReader
-from stack.layout import Layout
 
 log = logging.getLogger(__name__)
 METASTORE_BUSY = "Another instance of Derby may have already booted the database"
 
 
 def metastore_dir(env: Mapping[str, str]) -> Path:
-    return Layout.from_env(env).root / "metastore"
+    return Layout.from_env(env).metastore
 
 
 def catalog_conf(env: Mapping[str, str]) -> dict[str, str]:

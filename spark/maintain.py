@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from cityconf.env import load_env
+from cityconf.errors import UserError
 from contract import DATA_STREAMS
 from spark import lake
 from spark.catalog import lake_tables
 from spark.reader import LakeReader
 from spark.report import NAMES as GOLD_REPORTS
 from spark.settings import output_root
-from stack.env import load_env
-from stack.errors import StackError
 
 log = logging.getLogger("spark.maintain")
 MIN_RETAIN_HOURS = 168
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.retain_hours < MIN_RETAIN_HOURS:
-            raise StackError(
+            raise UserError(
                 f"--retain-hours {args.retain_hours}: below {MIN_RETAIN_HOURS} VACUUM may delete "
                 f"files that time travel and running readers still need; use {MIN_RETAIN_HOURS} "
                 "or more",
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
         spark = build_session("cityfleet-maintain", env)
         outcomes = run(spark, reader, args.dedupe, args.retain_hours)
-    except StackError as exc:
+    except UserError as exc:
         print(f"spark.maintain: {exc}", file=sys.stderr)
         return exc.exit_code
     for o in outcomes:

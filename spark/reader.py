@@ -17,9 +17,10 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, DeltaProtocolError, TableNotFoundError
 
+from cityconf.errors import UserError
+from cityconf.keys import value
 from contract import DATA_STREAMS, Stream
 from spark.lake import Lake, Table, default_root, silver
-from stack.errors import StackError
 
 
 def storage_options(env: Mapping[str, str]) -> dict[str, str]:
@@ -27,7 +28,7 @@ def storage_options(env: Mapping[str, str]) -> dict[str, str]:
     endpoint = env.get("S3_ENDPOINT_URL", "")
     options = {
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": env.get("AWS_REGION", "us-east-1"),
+        "AWS_REGION": value(env, "AWS_REGION"),
         "AWS_ACCESS_KEY_ID": env.get("AWS_ACCESS_KEY_ID", ""),
         "AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY", ""),
         # versitygw serves buckets by path, not as <bucket>.<host> virtual hosts.
@@ -50,7 +51,7 @@ class LakeReader:
     def from_env(cls, env: Mapping[str, str], root: str | None = None) -> LakeReader:
         root = root or default_root(env)
         if not root:
-            raise StackError(
+            raise UserError(
                 "S3_BUCKET is not set: run `make up` (it writes .env) or pass --output-root",
                 exit_code=2,
             )
@@ -85,14 +86,14 @@ class LakeReader:
         have = set(dt.schema().to_arrow().names)
         lacking = [c for c in wanted if c not in have]
         if lacking:
-            raise StackError(
+            raise UserError(
                 f"{self.lake.uri(table)}: no column {', '.join(lacking)} "
                 f"(has {', '.join(sorted(have))}); the lake was written by another version"
             )
         try:
             return dt.to_pyarrow_table(columns=wanted)
         except DeltaProtocolError as exc:
-            raise StackError(
+            raise UserError(
                 f"{self.lake.uri(table)}: delta-rs cannot read this table ({exc}); "
                 "the writer must not enable deletion vectors or column mapping"
             ) from None
@@ -112,9 +113,9 @@ class LakeReader:
         """Per stream name, the rows its silver table holds now."""
         return {s.name: self.rows(silver(s)) for s in streams}
 
-    def _unreachable(self, exc: Exception) -> StackError:
+    def _unreachable(self, exc: Exception) -> UserError:
         where = self.options.get("AWS_ENDPOINT_URL") or self.lake.root
-        return StackError(
+        return UserError(
             f"cannot read the lake at {self.lake.root} ({where}): {str(exc).splitlines()[0]}; "
             "is the S3 server running? start it with `make up` (`make status` shows it)"
         )

@@ -20,6 +20,8 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
+from cityconf.env import REPO_ROOT, load_env
+from cityconf.errors import UserError
 from contract import EMERGENCY, GPS, TRAFFIC, VEHICLE, WEATHER, Stream
 from contract.manifest import Manifest, ManifestError
 from spark import audit as audit_core
@@ -39,8 +41,6 @@ from spark.reports import (
 )
 from spark.schema import silver_schema
 from spark.settings import output_root
-from stack.env import REPO_ROOT, load_env
-from stack.errors import StackError
 
 log = logging.getLogger("spark.report")
 NAMES = (
@@ -88,7 +88,7 @@ def load_manifest(path: Path | None) -> Manifest | None:
     try:
         return Manifest.read(path)
     except ManifestError as exc:
-        raise StackError(f"--manifest {exc}", exit_code=2) from None
+        raise UserError(f"--manifest {exc}", exit_code=2) from None
 
 
 def gold_frames(silver: Silver, manifest: Manifest | None) -> dict[str, Callable[[], DataFrame]]:
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         names = list(NAMES) if args.name == "all" else [args.name]
         reader = LakeReader.from_env(env, root)
         results, html = run(spark, reader, names, manifest, args.reports_dir)
-    except StackError as exc:
+    except UserError as exc:
         print(f"cityfleet-report: {exc}", file=sys.stderr)
         return exc.exit_code
     for name, rows in results.items():
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             print(f"screenshot: {screenshot(html, args.screenshot)}")
-        except StackError as exc:
+        except UserError as exc:
             print(f"cityfleet-report: {exc}", file=sys.stderr)
             return exc.exit_code
     return 0

@@ -13,13 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stack.errors import StackError
+from cityconf import keys
+from cityconf.errors import UserError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-DEFAULT_MASTER = "local[2]"
-DEFAULT_SHUFFLE_PARTITIONS = str(os.cpu_count() or 2)  # one task per core, no idle tail
 
 
 def delta_conf() -> dict[str, str]:
@@ -41,7 +39,7 @@ def spark_jars(env: Mapping[str, str]) -> list[str]:
     folder = env.get("SPARK_JARS_DIR")
     jars = sorted(str(p) for p in Path(folder).glob("*.jar")) if folder else []
     if not jars:
-        raise StackError(
+        raise UserError(
             f"no Spark jars in SPARK_JARS_DIR={folder or '(unset)'}; run `make up` to collect them"
         )
     return jars
@@ -56,10 +54,10 @@ def s3a_conf(env: Mapping[str, str]) -> dict[str, str]:
         if not env.get(k)
     ]
     if missing:
-        raise StackError(f"{', '.join(missing)} not set; run `make up` (it writes .env)")
+        raise UserError(f"{', '.join(missing)} not set; run `make up` (it writes .env)")
     return {
         "spark.hadoop.fs.s3a.endpoint": endpoint,
-        "spark.hadoop.fs.s3a.endpoint.region": env.get("AWS_REGION", "us-east-1"),
+        "spark.hadoop.fs.s3a.endpoint.region": keys.value(env, "AWS_REGION"),
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
@@ -77,18 +75,16 @@ def session_conf(
     extra_conf: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Every Spark setting of a session (pure: no JVM), ``extra_conf`` winning."""
-    master = master or env.get("SPARK_MASTER") or DEFAULT_MASTER
+    master = master or keys.value(env, "SPARK_MASTER")
     conf = {
         "spark.master": master,
         "spark.app.name": app_name,
         "spark.jars": ",".join(spark_jars(env)),
-        "spark.sql.shuffle.partitions": env.get(
-            "SPARK_SHUFFLE_PARTITIONS", DEFAULT_SHUFFLE_PARTITIONS
-        ),
+        "spark.sql.shuffle.partitions": str(keys.integer(env, "SPARK_SHUFFLE_PARTITIONS", low=1)),
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.memory": env.get("SPARK_DRIVER_MEMORY", "1g"),
-        "spark.ui.port": env.get("SPARK_UI_PORT", "4040"),
-        "spark.ui.enabled": env.get("SPARK_UI_ENABLED", "true"),
+        "spark.driver.memory": keys.value(env, "SPARK_DRIVER_MEMORY"),
+        "spark.ui.port": keys.value(env, "SPARK_UI_PORT"),
+        "spark.ui.enabled": keys.value(env, "SPARK_UI_ENABLED"),
         "spark.ui.showConsoleProgress": "false",
         **delta_conf(),
         **s3a_conf(env),
@@ -110,7 +106,7 @@ def build_session(
     """Build (or return the process's existing) SparkSession wired for Kafka and s3a."""
     conf = session_conf(app_name, env, master, extra_conf)
     # Read by the JVM launcher, so it must be in this process's environment before the JVM starts.
-    os.environ.setdefault("SPARK_LOCAL_IP", env.get("SPARK_LOCAL_IP", "127.0.0.1"))
+    os.environ.setdefault("SPARK_LOCAL_IP", keys.value(env, "SPARK_LOCAL_IP"))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
@@ -118,7 +114,7 @@ def build_session(
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(env.get("SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(keys.value(env, "SPARK_LOG_LEVEL"))
     return spark
 
 

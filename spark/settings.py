@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cityconf.errors import UserError
+from cityconf.keys import integer
+from cityconf.layout import Layout
 from contract import ALL_STREAMS, DATA_STREAMS, DEAD_LETTER_TOPIC, STREAMS, Stream
-from stack.errors import StackError
-from stack.layout import Layout
 
 DEFAULT_LATE_AFTER_S = 600
 """Event-time lag behind the stream's newest event that counts as late, on a real-time clock."""
@@ -22,13 +23,8 @@ INTERVAL_RE = re.compile(
 _UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
 
 
-def default_checkpoint(env: Mapping[str, str]) -> Path:
-    """The stack's own checkpoint folder, so a stack with its own state folder has its own."""
-    return Layout.from_env(env).root / "checkpoints" / "stream"
-
-
 def seconds(text: str, flag: str) -> int:
-    """'5 minutes' → 300 (whole seconds); StackError on anything else."""
+    """'5 minutes' → 300 (whole seconds); UserError on anything else."""
     amount, unit = interval(text, flag).split()
     scale = {"milliseconds": 0.001, "seconds": 1, "minutes": 60, "hours": 3600}[unit]
     return round(float(amount) * scale)
@@ -40,10 +36,10 @@ def cores() -> int:
 
 
 def interval(text: str, flag: str) -> str:
-    """'10 seconds', '10s', '2 minutes' → Spark's form ('10 seconds'); StackError otherwise."""
+    """'10 seconds', '10s', '2 minutes' → Spark's form ('10 seconds'); UserError otherwise."""
     m = INTERVAL_RE.match(text)
     if not m:
-        raise StackError(
+        raise UserError(
             f"{flag} {text!r}: expected a duration such as '10 seconds', '500 ms' or '10 minutes'",
             exit_code=2,
         )
@@ -58,7 +54,7 @@ def output_root(env: Mapping[str, str], given: str | None) -> str:
         return given.rstrip("/") + "/"
     bucket = env.get("S3_BUCKET")
     if not bucket:
-        raise StackError(
+        raise UserError(
             "S3_BUCKET is not set: run `make up` (it writes .env) or pass --output-root",
             exit_code=2,
         )
@@ -82,7 +78,7 @@ def select_streams(names: str) -> tuple[Stream, ...]:
         stream = STREAMS.get(name) or by_topic.get(name)
         if stream is None:
             known = ", ".join(s.name for s in ALL_STREAMS)
-            raise StackError(f"--streams: unknown stream {name!r} (known: {known})", exit_code=2)
+            raise UserError(f"--streams: unknown stream {name!r} (known: {known})", exit_code=2)
         chosen.append(stream)
     return tuple(chosen)
 
@@ -120,14 +116,14 @@ class StreamSettings:
     def from_args(cls, args: argparse.Namespace, env: Mapping[str, str]) -> StreamSettings:
         bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            raise StackError(
+            raise UserError(
                 "KAFKA_BOOTSTRAP_SERVERS is not set: run `make up` (it writes .env)", exit_code=2
             )
-        checkpoint = args.checkpoint or str(default_checkpoint(env))
+        checkpoint = args.checkpoint or str(Layout.from_env(env).stream_checkpoint)
         if "://" not in checkpoint:
             checkpoint = str(Path(checkpoint).resolve())
         if args.starting_offsets not in ("earliest", "latest"):
-            raise StackError(
+            raise UserError(
                 f"--starting-offsets {args.starting_offsets!r}: use earliest or latest",
                 exit_code=2,
             )
@@ -143,7 +139,8 @@ class StreamSettings:
             available_now=args.available_now,
             starting_offsets=args.starting_offsets,
             max_offsets_per_trigger=args.max_offsets_per_trigger,
-            shuffle_partitions=args.shuffle_partitions or cores(),
+            shuffle_partitions=args.shuffle_partitions
+            or integer(env, "SPARK_SHUFFLE_PARTITIONS", low=1),
             write_threads=args.write_threads or cores(),
             master=args.master,
         )
@@ -196,7 +193,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cap on Kafka records per micro-batch, all topics together",
     )
     parser.add_argument(
-        "--shuffle-partitions", type=int, help="Spark shuffle partitions (default: the cores)"
+        "--shuffle-partitions",
+        type=int,
+        help="Spark shuffle partitions (default: $SPARK_SHUFFLE_PARTITIONS, else the cores)",
     )
     parser.add_argument(
         "--write-threads",

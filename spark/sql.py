@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cityconf.env import load_env
+from cityconf.errors import UserError
 from spark.report import NAMES as GOLD_REPORTS
 from spark.settings import output_root
-from stack.env import load_env
-from stack.errors import StackError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         register(spark, LakeReader.from_env(env, root), GOLD_REPORTS)
         for query in args.query:
             spark.sql(query).show(args.limit, truncate=False)
-    except StackError as exc:
+    except UserError as exc:
         print(f"spark.sql: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bad query: one line, no JVM stack trace

@@ -23,11 +23,11 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from cityconf.env import load_env
+from cityconf.errors import UserError as StackError
 from spark.lake import Lake
 from spark.settings import StreamSettings, add_arguments
 from spark.sink import BatchWriter, Fault
-from stack.env import load_env
-from stack.errors import StackError
 
 log = logging.getLogger("spark.stream")
 FAULT_ENV = "CITYFLEET_STREAM_FAULT"

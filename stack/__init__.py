@@ -2,7 +2,8 @@
 
 ``stack.up()`` installs what is missing, starts what is not running and returns the `.env`
 values; ``stack.down()`` stops the servers (data stays); ``stack.status()`` probes each one.
-Imported lazily, so ``from stack.env import load_env`` does not load the server clients.
+Imported lazily, so ``from stack.env import write_env_file`` does not load the server clients.
+Failures a user can fix are ``cityconf.errors.UserError``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ _EXPORTS = {
     "status": "stack.core",
     "Services": "stack.core",
     "ServiceStatus": "stack.core",
-    "StackError": "stack.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from stack.errors import StackError
+from cityconf.errors import UserError
 
 DELEGATED = {
     "demo": "stack.demo",
@@ -73,7 +73,7 @@ def _print_status() -> int:
 
 
 def _device_credentials(device_ids: list[str]) -> int:
-    from stack.env import load_env
+    from cityconf.env import load_env
     from stack.mosquitto import device_logins
 
     for device_id, password in device_logins(load_env(), device_ids).items():
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"stopped {', '.join(stopped) or 'nothing'} in {took:.1f} s; data kept")
             return 0
         return _print_status()
-    except StackError as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

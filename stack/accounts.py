@@ -24,8 +24,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from cityconf.errors import UserError
 from stack.credentials import MQTT_USERS, Credentials
-from stack.errors import StackError
 from stack.locks import exclusive
 from stack.secrets import write_private
 
@@ -47,15 +47,15 @@ _DEVICE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 
 
 def check_device_id(device_id: str) -> str:
-    """A device id usable as username, client id and topic level; else StackError (exit 2)."""
+    """A device id usable as username, client id and topic level; else UserError (exit 2)."""
     if not _DEVICE_ID.fullmatch(device_id):
-        raise StackError(
+        raise UserError(
             f"device id {device_id!r}: use 1-128 letters, digits, '_' or '-' "
             "(no '/', '+', '#', spaces or dots; it is a topic level and a client id)",
             exit_code=2,
         )
     if device_id in MQTT_USERS or device_id.startswith(VIEWER_CLIENT_PREFIX):
-        raise StackError(
+        raise UserError(
             f"device id {device_id!r} is a service account's name; choose another", exit_code=2
         )
     return device_id
@@ -187,7 +187,7 @@ def mosquitto_owner() -> tuple[int, int] | None:
     try:
         entry = pwd.getpwnam("mosquitto")
     except KeyError:
-        raise StackError(
+        raise UserError(
             "the broker must not run as root and there is no `mosquitto` user to drop to: "
             "run `apt-get install -y mosquitto` (it creates the user)"
         ) from None

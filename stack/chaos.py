@@ -23,11 +23,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cityconf.errors import UserError as StackError
 from contract.manifest import Manifest
 from stack import pipeline
 from stack.demo import SimulatedClock
 from stack.drill import Lake, Servers, audit, private_servers
-from stack.errors import StackError
 from stack.flow import kafka_offsets
 
 console = Console(stderr=True)
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
 
     base_env = dict(env) if env is not None else stack.up(progress=True)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    from stack.layout import Layout
+    from cityconf.layout import Layout
 
     run_dir = Layout.from_env(base_env).root / "chaos" / run_id
     run_dir.mkdir(parents=True)

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stack.errors import StackError
+from cityconf import keys
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 from stack.install import ensure_java, pyspark_jars_dir
 from stack.kafka import HOST, KafkaBroker, create_topics, topic_partitions
-from stack.layout import Layout
 from stack.process import Port, Server
 
 TOPOLOGIES = ("single", "cluster")
@@ -37,27 +38,18 @@ WORKERS = 2
 WORKER_CORES = 1
 WORKER_MEMORY = "2g"  # one executor of Spark's default 1g, with room for its overhead
 BROKER_HEAP = "512m"
-SPARK_PORTS = {"SPARK_MASTER_PORT": 7077, "SPARK_MASTER_WEBUI_PORT": 8080,
-               "SPARK_WORKER_WEBUI_PORT": 8081}  # fmt: skip
 
 
 def topology(env: Mapping[str, str]) -> str:
     """``CITYFLEET_TOPOLOGY``: ``single`` (default) or ``cluster``."""
-    name = env.get("CITYFLEET_TOPOLOGY") or "single"
+    name = keys.value(env, "CITYFLEET_TOPOLOGY")
     if name not in TOPOLOGIES:
-        raise StackError(
+        raise UserError(
             f"CITYFLEET_TOPOLOGY={name!r} is not a topology; use single or cluster "
             "(make up TOPOLOGY=cluster)",
             exit_code=2,
         )
     return name
-
-
-def _port(env: Mapping[str, str], key: str) -> int:
-    raw = env.get(key) or str(SPARK_PORTS[key])
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise StackError(f"{key}={raw!r} is not a port number; set {key} to 1-65535", exit_code=2)
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -74,17 +66,17 @@ class ClusterPorts:
     def from_env(
         cls, env: Mapping[str, str], kafka_port: int, controller_port: int
     ) -> ClusterPorts:
-        worker_webui = _port(env, "SPARK_WORKER_WEBUI_PORT")
+        worker_webui = keys.port(env, "SPARK_WORKER_WEBUI_PORT")
         ports = cls(
             brokers=tuple((kafka_port + 2 * i, controller_port + 2 * i) for i in range(BROKERS)),
-            master=_port(env, "SPARK_MASTER_PORT"),
-            master_webui=_port(env, "SPARK_MASTER_WEBUI_PORT"),
+            master=keys.port(env, "SPARK_MASTER_PORT"),
+            master_webui=keys.port(env, "SPARK_MASTER_WEBUI_PORT"),
             worker_webui=tuple(worker_webui + i for i in range(WORKERS)),
         )
         every = [p for pair in ports.brokers for p in pair]
         every += [ports.master, ports.master_webui, *ports.worker_webui]
         if len(set(every)) != len(every):
-            raise StackError(
+            raise UserError(
                 f"the cluster's ports overlap ({every}): brokers take KAFKA_PORT and "
                 "KAFKA_CONTROLLER_PORT plus 0, 2 and 4; move one of them",
                 exit_code=2,

@@ -24,13 +24,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cityconf.errors import UserError as StackError
 from contract.manifest import Manifest
 from spark.settings import query_checkpoint
 from stack import pipeline
 from stack.chaos import Fault, charge, inject, table, wait_for_growth
 from stack.cluster import ClusterBroker, KafkaCluster, SparkCluster, topology
 from stack.drill import Lake
-from stack.errors import StackError
 from stack.flow import kafka_offsets
 from stack.kafka import admin
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     args = parser.parse_args(argv)
 
     import stack
-    from stack.env import load_env
+    from cityconf.env import load_env
 
     if env is None:
         stack.up(progress=True)
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     base_env = dict(env) if env is not None else load_env()
     kafka, spark = _require_cluster(base_env)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    from stack.layout import Layout
+    from cityconf.layout import Layout
 
     run_dir = Layout.from_env(base_env).root / "chaos" / f"cluster-{run_id}"
     run_dir.mkdir(parents=True)

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spark.session import DEFAULT_MASTER
+from cityconf.env import load_env, read_env_file
+from cityconf.errors import UserError
+from cityconf.keys import default
+from cityconf.layout import Layout
 from stack.cluster import (
     ClusterPorts,
     Group,
@@ -20,11 +23,9 @@ from stack.cluster import (
     topology,
 )
 from stack.credentials import Credentials
-from stack.env import load_env, read_env_file, write_env_file
-from stack.errors import StackError
+from stack.env import write_env_file
 from stack.install import install_spark_jars, spark_jars_installed
 from stack.kafka import KafkaBroker
-from stack.layout import Layout
 from stack.locks import exclusive
 from stack.mosquitto import Mosquitto
 from stack.process import Server
@@ -71,8 +72,8 @@ class Services:
         return {
             # the single topology's values, written too: a switch back from the cluster
             # must not leave its keys behind in .env
-            "KAFKA_TOPIC_REPLICATION": "1",
-            "SPARK_MASTER": DEFAULT_MASTER,
+            "KAFKA_TOPIC_REPLICATION": default("KAFKA_TOPIC_REPLICATION") or "",
+            "SPARK_MASTER": default("SPARK_MASTER") or "",
             **self.mosquitto.env(),
             **self.kafka.env(),
             **self.s3.env(),
@@ -179,13 +180,13 @@ def _run_all(tasks: Mapping[str, Callable[[], None]]) -> None:
         futures = {name: pool.submit(task) for name, task in tasks.items()}
     errors = [(name, f.exception()) for name, f in futures.items() if f.exception() is not None]
     for _name, exc in errors:
-        if not isinstance(exc, StackError):
+        if not isinstance(exc, UserError):
             raise exc
     if errors:
         first = errors[0][1]
         if len(errors) > 1:
             others = "; also: " + "; ".join(f"{n}: {e}" for n, e in errors[1:])
-            raise StackError(f"{first}{others}", getattr(first, "exit_code", 1))
+            raise UserError(f"{first}{others}", getattr(first, "exit_code", 1))
         raise first
 
 

@@ -23,15 +23,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from cityconf.env import REPO_ROOT, load_env
+from cityconf.errors import UserError as StackError
+from cityconf.layout import Layout
 from contract.manifest import Manifest, ManifestError
 from spark import audit
 from spark.reader import LakeReader
 from spark.settings import DEFAULT_LATE_AFTER_S
 from stack import pipeline
-from stack.env import REPO_ROOT, load_env
-from stack.errors import StackError
 from stack.flow import STREAM_TOPICS, MqttCounter, delta, kafka_offsets
-from stack.layout import Layout
 
 console = Console(stderr=True)
 PARTS = {
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = layout.root / "demo" / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = run_dir / "manifest.json"
-    checkpoint = layout.root / "checkpoints" / "stream"
+    checkpoint = layout.stream_checkpoint
     child_env = {**env, "PYTHONUNBUFFERED": "1"}
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     reader = LakeReader.from_env(env)
@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
         "--manifest",
         str(manifest),
         "--state-dir",
-        str(layout.root / "devices"),
+        str(layout.devices),
     )
     console.print(f"==> logs of this run in {run_dir}")
     page = live_page(args.scenario, env)

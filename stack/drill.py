@@ -19,11 +19,11 @@ from typing import Protocol
 
 import pyarrow.dataset as ds
 
+from cityconf.errors import UserError as StackError
 from contract import DATA_STREAMS
 from contract.manifest import Manifest
 from spark import audit as audit_core
 from spark.reader import LakeReader
-from stack.errors import StackError
 from stack.flow import parquet_dataset, s3_filesystem
 from stack.pipeline import Component
 

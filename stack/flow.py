@@ -19,8 +19,9 @@ import pyarrow.dataset as ds
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyarrow import fs
 
+from cityconf.keys import value
+from cityconf.mqtt import MqttEndpoint
 from contract import DATA_STREAMS, MQTT_ROOT
-from stack.mqtt_endpoint import MqttEndpoint
 
 STREAM_TOPICS = {s.name: s.kafka_topic for s in DATA_STREAMS}
 
@@ -132,7 +133,7 @@ def s3_filesystem(env: Mapping[str, str]) -> fs.S3FileSystem:
         secret_key=env["AWS_SECRET_ACCESS_KEY"],
         endpoint_override=endpoint.netloc,
         scheme=endpoint.scheme or "http",
-        region=env.get("AWS_REGION", "us-east-1"),
+        region=value(env, "AWS_REGION"),
     )
 
 

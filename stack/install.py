@@ -10,9 +10,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-from stack.env import REPO_ROOT
-from stack.errors import StackError
-from stack.layout import Layout
+from cityconf.env import REPO_ROOT
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 
 KAFKA_VERSION = "4.3.1"
 LOG4J2_VERSION = "2.25.4"
@@ -116,15 +116,15 @@ def _run(
     try:
         done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
-        raise StackError(f"{what}: {cmd[0]} is not installed") from exc
+        raise UserError(f"{what}: {cmd[0]} is not installed") from exc
     if done.returncode != 0:
         out = (done.stdout + done.stderr).strip()
         if _UNREACHABLE.search(out):
-            raise StackError(
+            raise UserError(
                 f"{what} failed: the package registry is unreachable ({_last_error(out)}); "
                 "check the network or proxy settings and run `make up` again"
             )
-        raise StackError(f"{what} failed (exit {done.returncode}): {_last_error(out)}")
+        raise UserError(f"{what} failed (exit {done.returncode}): {_last_error(out)}")
     return done.stdout
 
 
@@ -137,7 +137,7 @@ def _last_error(out: str) -> str:
 def require_command(name: str, hint: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise StackError(f"{name} is not installed; {hint}")
+        raise UserError(f"{name} is not installed; {hint}")
     return path
 
 
@@ -146,7 +146,7 @@ def ensure_apt(binary: str, packages: tuple[str, ...]) -> None:
     if shutil.which(binary) or Path("/usr/sbin", binary).exists():
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise StackError(
+        raise UserError(
             f"{binary} is not installed; run: sudo apt-get install -y {' '.join(packages)}"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -154,7 +154,7 @@ def ensure_apt(binary: str, packages: tuple[str, ...]) -> None:
     with _apt_lock:
         try:
             _run(cmd, f"apt-get install {' '.join(packages)}", env=env)
-        except StackError:
+        except UserError:
             _run(["apt-get", "update", "-q"], "apt-get update", env=env)
             _run(cmd, f"apt-get install {' '.join(packages)}", env=env)
 

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from cityconf.errors import UserError
+from cityconf.keys import value
+from cityconf.layout import Layout
 from contract import DATA_STREAMS, KAFKA_TOPICS
-from stack.errors import StackError
 from stack.install import ensure_java, install_kafka, kafka_installed, require_command
-from stack.layout import Layout
 from stack.process import Port, Server, port_open
 
 HOST = "127.0.0.1"
@@ -55,9 +56,9 @@ def admin(bootstrap: str) -> AdminClient:
 
 def topic_replication(env: Mapping[str, str]) -> int:
     """``KAFKA_TOPIC_REPLICATION``: copies of each topic (1 on one broker, 3 on a cluster)."""
-    raw = env.get("KAFKA_TOPIC_REPLICATION") or "1"
+    raw = value(env, "KAFKA_TOPIC_REPLICATION")
     if not raw.isdigit() or int(raw) < 1:
-        raise StackError(
+        raise UserError(
             f"KAFKA_TOPIC_REPLICATION={raw!r} is not a replica count; set it to 1 for one broker "
             "or 3 for a three-broker cluster",
             exit_code=2,
@@ -91,7 +92,7 @@ def create_topics(
             created.append(topic)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise StackError(
+                raise UserError(
                     f"could not create Kafka topic {topic}: {exc.args[0].str()}"
                 ) from exc
     return created
@@ -194,7 +195,7 @@ class KafkaBroker(Server):
         ]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise StackError(
+            raise UserError(
                 f"formatting Kafka storage failed: {(done.stderr or done.stdout).strip()[-300:]}"
             )
 

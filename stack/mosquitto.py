@@ -19,7 +19,11 @@ from string import Template
 
 import paho.mqtt.client as mqtt
 
-from stack import mqtt_limits
+from cityconf import mqtt as mqtt_limits
+from cityconf.env import REPO_ROOT
+from cityconf.errors import UserError
+from cityconf.layout import Layout
+from cityconf.mqtt import raise_nofile
 from stack.accounts import (
     ANY_CLIENT_ID,
     CLIENT_ID_PREFIXES,
@@ -30,11 +34,7 @@ from stack.accounts import (
     mosquitto_owner,
 )
 from stack.credentials import Credentials
-from stack.env import REPO_ROOT
-from stack.errors import StackError
 from stack.install import APT_PACKAGES, ensure_apt, require_command
-from stack.layout import Layout
-from stack.limits import raise_nofile
 from stack.process import Port, Server
 from stack.secrets import private_dir, write_private
 from stack.settings import StackSettings
@@ -73,7 +73,7 @@ def build_plugin(layout: Layout) -> Path:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
-        raise StackError(f"building the Mosquitto client-id plugin failed: {done.stderr[-400:]}")
+        raise UserError(f"building the Mosquitto client-id plugin failed: {done.stderr[-400:]}")
     tmp.replace(target)  # atomic: a broker starting meanwhile never loads half a file
     return target
 
@@ -166,7 +166,7 @@ class Mosquitto(Server):
             layout = Layout.at(Path(env[BROKER_STATE_KEY]), tools=layout.tools)
         creds_file = layout.config / "credentials.json"
         if not creds_file.is_file():
-            raise StackError(
+            raise UserError(
                 f"no MQTT accounts at {layout.root}: start the stack with `make up` "
                 f"(or set {BROKER_STATE_KEY} to the broker's state folder)"
             )
@@ -213,7 +213,7 @@ class Mosquitto(Server):
         """Write certificates, the password file, the ACL and mosquitto.conf, all readable by
         the broker's user only (``mosquitto`` when started as root)."""
         if self.owner and (blocked := blocked_parent(self.layout.root)):
-            raise StackError(
+            raise UserError(
                 f"Mosquitto drops root to the `mosquitto` user, which cannot reach "
                 f"{self.layout.root}: {blocked} is closed to other users; run `chmod o+x "
                 f"{blocked}` or set CITYFLEET_STATE_DIR to a folder it can reach"
@@ -298,7 +298,7 @@ class Mosquitto(Server):
             if code is not None and not code.is_failure:
                 return
             if time.monotonic() > deadline:
-                raise StackError(
+                raise UserError(
                     f"Mosquitto on port {self.port} did not accept the new account {username} "
                     f"within {timeout:.0f} s of re-reading its password file; see {self.log_file}"
                 )

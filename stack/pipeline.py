@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from stack.errors import StackError
+from cityconf.errors import UserError as StackError
 from stack.process import log_tail
 
 PYTHON = sys.executable

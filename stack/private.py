@@ -15,10 +15,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
 
+from cityconf.keys import value
+from cityconf.layout import Layout
 from stack.accounts import mosquitto_owner
 from stack.credentials import MQTT_USERS, Credentials
 from stack.kafka import KafkaBroker, topic_partitions
-from stack.layout import Layout
 from stack.mosquitto import HOST, Mosquitto, blocked_parent, device_logins
 from stack.process import free_port
 from stack.s3 import S3Server
@@ -148,7 +149,7 @@ class PrivateS3(_Private):
 
     def __init__(self, home: Path, env: Mapping[str, str] | None = None) -> None:
         keys = Credentials.generate()
-        self.bucket = (env or {}).get("S3_BUCKET", "cityfleet")
+        self.bucket = value(env or {}, "S3_BUCKET")
         self.server = S3Server(
             _layout(home, env), free_port(), keys.s3_access_key, keys.s3_secret_key
         )

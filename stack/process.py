@@ -20,8 +20,8 @@ from typing import ClassVar
 
 import psutil
 
-from stack.errors import StackError
-from stack.layout import Layout
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 
 
 def port_owner(port: int) -> str | None:
@@ -71,7 +71,7 @@ def require_free(port: int, what: str, env_key: str) -> None:
     if port_free(port):
         return
     owner = port_owner(port) or "another process"
-    raise StackError(
+    raise UserError(
         f"{what} port {port} is already in use by {owner}; stop it, or choose another port "
         f"with {env_key}=<port>"
     )
@@ -148,12 +148,12 @@ class Supervised:
                     # forked but not yet exec'd: the cmdline is still Python's, not the server's
                     time.sleep(0.1)
                     continue
-                raise StackError(
+                raise UserError(
                     f"{self.name} died on start (exit code {code}); read {self.log_file}: "
                     f"{log_tail(self.log_file)}; {hint}"
                 )
             time.sleep(0.25)
-        raise StackError(
+        raise UserError(
             f"{self.name} did not answer within {timeout:.0f} s; read {self.log_file}: "
             f"{log_tail(self.log_file)}; {hint}"
         )

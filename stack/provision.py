@@ -10,9 +10,10 @@ import argparse
 import time
 from collections.abc import Callable
 
-from stack.env import load_env
-from stack.errors import StackError
-from stack.layout import Layout
+from cityconf.env import load_env
+from cityconf.errors import UserError
+from cityconf.keys import value
+from cityconf.layout import Layout
 
 
 def _retry(what: str, action: Callable[[], object], timeout: float) -> None:
@@ -23,7 +24,7 @@ def _retry(what: str, action: Callable[[], object], timeout: float) -> None:
             return
         except Exception as exc:  # the server may still be starting
             if time.monotonic() > deadline:
-                raise StackError(f"{what} failed for {timeout:.0f} s: {exc}") from None
+                raise UserError(f"{what} failed for {timeout:.0f} s: {exc}") from None
             time.sleep(2)
 
 
@@ -36,14 +37,14 @@ def provision(argv: list[str]) -> int:
     from stack.kafka import create_topics, topic_partitions, topic_replication
     from stack.s3 import s3_client
 
-    bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    bootstrap = value(env, "KAFKA_BOOTSTRAP_SERVERS")
     replication = topic_replication(env)
     _retry(
         f"creating Kafka topics at {bootstrap}",
         lambda: create_topics(bootstrap, topic_partitions(), replication=replication),
         args.timeout,
     )
-    bucket = env.get("S3_BUCKET", "cityfleet")
+    bucket = value(env, "S3_BUCKET")
     client = s3_client(
         env["S3_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     )

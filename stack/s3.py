@@ -8,13 +8,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stack.errors import StackError
+from cityconf.errors import UserError
+from cityconf.keys import default
+from cityconf.layout import Layout
 from stack.install import install_versitygw, versitygw_binary, versitygw_installed
-from stack.layout import Layout
 from stack.process import Port, Server
 
 HOST = "127.0.0.1"
-REGION = "us-east-1"
+REGION = default("AWS_REGION") or ""
 
 
 def s3_client(
@@ -92,7 +93,7 @@ class S3Server(Server):
             return False
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-                raise StackError(f"S3 bucket {bucket}: {exc}") from exc
+                raise UserError(f"S3 bucket {bucket}: {exc}") from exc
         client.create_bucket(Bucket=bucket)
         return True
 

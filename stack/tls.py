@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from stack.errors import StackError
+from cityconf.errors import UserError
 from stack.install import require_command
 
 _SERVER_EXT = """\
@@ -57,7 +57,7 @@ def _make(folder: Path, ca_crt: Path, ca_key: Path, crt: Path, key: Path) -> Non
             [str(c) for c in cmd], capture_output=True, text=True, check=False, umask=0o077
         )
         if done.returncode != 0:
-            raise StackError(
+            raise UserError(
                 f"openssl failed making the MQTT TLS certificates: {done.stderr.strip()[-300:]}"
             )
     for public in (ca_crt, crt):  # certificates are public: every client reads the CA

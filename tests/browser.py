@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from stack.env import load_env
-from stack.layout import Layout
+from cityconf.env import load_env
+from cityconf.layout import Layout
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -31,13 +31,13 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def chromium_context() -> Iterator[BrowserContext]:
+    from cityconf.errors import UserError
     from live.browser import chromium
-    from stack.errors import StackError
 
     try:
         with chromium() as context:
             yield context
-    except StackError as exc:
+    except UserError as exc:
         pytest.fail(f"headless Chromium could not start: {exc}", pytrace=False)
 
 

@@ -25,11 +25,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def stack_env() -> dict[str, str]:
     """The shared stack's `.env` values; starts the stack unless it is already healthy."""
     import stack
-    from stack.errors import StackError
+    from cityconf.errors import UserError
 
     try:
         return stack.up(progress=False)
-    except StackError as exc:
+    except UserError as exc:
         pytest.fail(f"the local stack could not start: {exc}", pytrace=False)
 
 

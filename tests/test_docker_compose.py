@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.env import REPO_ROOT
+from cityconf.env import REPO_ROOT
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from cityconf.env import REPO_ROOT
 from contract.docs import render
-from stack.env import REPO_ROOT
 
 
 def test_readme_contract_section_is_generated_from_the_contract() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stack.errors import StackError
+from cityconf.errors import UserError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -33,7 +33,7 @@ def screenshot(html: Path, png: Path, height: int = 1400) -> Path:
         watched = watch(context)
         load(watched.page, html)
         if watched.errors:
-            raise StackError(f"the report {html} logged errors: {'; '.join(watched.errors)}")
+            raise UserError(f"the report {html} logged errors: {'; '.join(watched.errors)}")
         png.parent.mkdir(parents=True, exist_ok=True)
         watched.page.screenshot(
             path=str(png),

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.settings import ConfigError, load_settings
+from bridge.settings import load_settings
+from cityconf.errors import UserError
 
 ENV = {
     "MQTT_URL": "mqtt://127.0.0.1:1883",
@@ -38,6 +39,6 @@ def test_share_group_prefixes_filters() -> None:
 def test_bad_config_names_file_and_field(tmp_path: Path, yaml: str, needle: str) -> None:
     path = tmp_path / "bridge.yaml"
     path.write_text(yaml)
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(UserError) as err:
         load_settings(ENV, path)
     assert str(path) in str(err.value) and needle in str(err.value)

@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from devices.mqtt import MqttNetwork, MqttSettings
+from devices.mqtt import FleetMqttSettings, MqttNetwork
 from devices.scenario import Scenario
 from stack.mosquitto import device_logins
 
@@ -176,7 +176,7 @@ def _logins(env: dict[str, str], device: str) -> dict[str, tuple[str, str]]:
 
 
 def _network(env: dict[str, str], port: int | None = None, **mqtt_options: int) -> MqttNetwork:
-    settings = MqttSettings.from_env(env, f"mqtt://127.0.0.1:{port}" if port else None)
+    settings = FleetMqttSettings.from_env(env, f"mqtt://127.0.0.1:{port}" if port else None)
     scenario = Scenario.model_validate(
         {"name": "it", "duration_s": 1, "routes": [{"id": "r", "file": "x"}], "mqtt": mqtt_options}
     )

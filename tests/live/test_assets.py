@@ -7,10 +7,10 @@ import json
 import pytest
 
 import stack.install
+from cityconf.env import REPO_ROOT, load_env
+from cityconf.layout import Layout
 from live.server import VENDOR_FILES
-from stack.env import REPO_ROOT, load_env
 from stack.install import install_web_assets, web_assets_dir
-from stack.layout import Layout
 
 
 def test_the_lockfile_pins_what_the_page_loads() -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from cityconf.env import load_env
 from live.browser import WatchedPage
 from live.server import LiveServer, serve
 from stack import pipeline
-from stack.env import load_env
 from tests.browser import artifacts_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

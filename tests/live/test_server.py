@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 from live.scenario import scenario_view
 from live.server import STATIC_DIR, VENDOR_FILES, LiveServer
 from live.settings import LiveSettings
-from stack.errors import StackError
-from stack.layout import Layout
 
 ENV = {
     "MQTT_WS_URL": "ws://127.0.0.1:19001",
@@ -121,13 +121,13 @@ def test_the_script_never_writes_html_from_data() -> None:
 
 
 def test_settings_name_what_is_missing_and_what_is_wrong(tmp_path: Path) -> None:
-    with pytest.raises(StackError, match=r"MQTT_WS_URL is not set: .*`make up`") as missing:
+    with pytest.raises(UserError, match=r"MQTT_WS_URL is not set: .*`make up`") as missing:
         LiveSettings.from_env({"CITYFLEET_STATE_DIR": str(tmp_path)})
     assert missing.value.exit_code == 1
-    with pytest.raises(StackError, match=r"LIVE_TILE_URL=.*\{z\}, \{x\} and \{y\}") as bad:
+    with pytest.raises(UserError, match=r"LIVE_TILE_URL=.*\{z\}, \{x\} and \{y\}") as bad:
         settings(tmp_path, LIVE_TILE_URL="javascript:alert(1)")
     assert bad.value.exit_code == 2
-    with pytest.raises(StackError, match="LIVE_PORT='http' is not a port number") as port:
+    with pytest.raises(UserError, match="LIVE_PORT='http' is not a port number") as port:
         LiveSettings.from_env({**ENV, "LIVE_PORT": "http"})
     assert port.value.exit_code == 2
     plain = settings(tmp_path)

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from cityconf.env import REPO_ROOT
+from cityconf.errors import UserError
 from contract import VEHICLE
 from spark import lake
 from spark.settings import StreamSettings, add_arguments
 from spark.stream import FAULT_ENV, run
-from stack.env import REPO_ROOT
-from stack.errors import StackError
 from tests.spark.helpers import T0, create_topics, produce, series, unique, vehicle
 
 TOPICS = ["vehicle_data", "dead_letter"]
@@ -151,7 +151,7 @@ def test_replay_after_a_fault_at_each_write_of_a_batch_leaves_each_table_exactly
     # (A replay classifies against silver as it then is: once a2's rows are in, they merge.)
     for after in ("0", "1", "2", "3", "4", "last"):
         monkeypatch.setenv(FAULT_ENV, f"0:{after}")
-        with pytest.raises(StackError):
+        with pytest.raises(UserError):
             run(s, stack_env)
         if after in ("4", "last"):
             assert set(silver_keys(spark, s).values()) == {1}

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from stack.env import REPO_ROOT, read_env_file
+from cityconf.env import REPO_ROOT, read_env_file
 from stack.process import free_port
 from stack.settings import DEFAULT_PORTS
 from tests.stack.mqtt_clients import Listener, publish, publisher

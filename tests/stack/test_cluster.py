@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from cityconf.errors import UserError as StackError
+from cityconf.layout import Layout
 from stack.cluster import BROKERS, ClusterBroker, ClusterPorts, KafkaCluster, topology
 from stack.core import Services
-from stack.errors import StackError
-from stack.layout import Layout
 from stack.process import port_free
 
 _TAKEN: set[int] = set()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from cityconf.errors import UserError
 from contract import DATA_STREAMS, KAFKA_TOPICS
 from spark.session import session_conf, submit_args
 from stack.credentials import MQTT_USERS, Credentials
-from stack.errors import StackError
 from stack.kafka import DATA_TOPIC_PARTITIONS, topic_partitions
 from stack.settings import DEFAULT_PORTS, StackSettings
 
@@ -59,9 +59,9 @@ def test_submit_args_name_the_jars(spark_env):
 
 
 def test_missing_jars_or_endpoint_say_run_make_up(spark_env, tmp_path):
-    with pytest.raises(StackError, match="make up"):
+    with pytest.raises(UserError, match="make up"):
         session_conf("app", {**spark_env, "SPARK_JARS_DIR": str(tmp_path / "none")})
-    with pytest.raises(StackError, match="S3_ENDPOINT_URL"):
+    with pytest.raises(UserError, match="S3_ENDPOINT_URL"):
         session_conf("app", {k: v for k, v in spark_env.items() if k != "S3_ENDPOINT_URL"})
 
 
@@ -75,13 +75,13 @@ def test_settings_defaults_and_port_overrides(tmp_path):
 
 @pytest.mark.parametrize("value", ["abc", "0", "70000", "-1"])
 def test_bad_port_is_bad_input(value):
-    with pytest.raises(StackError, match="KAFKA_PORT") as err:
+    with pytest.raises(UserError, match="KAFKA_PORT") as err:
         StackSettings.from_env({"KAFKA_PORT": value})
     assert err.value.exit_code == 2
 
 
 def test_two_services_on_one_port_is_refused():
-    with pytest.raises(StackError, match="share a port"):
+    with pytest.raises(UserError, match="share a port"):
         StackSettings.from_env({"S3_PORT": "1883"})
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cityconf.errors import UserError as StackError
 from contract.manifest import Manifest
 from stack.demo import SimulatedClock, covers, fleet_lead_s, read_manifest
-from stack.errors import StackError
 from stack.flow import committed_offsets
 
 

@@ -20,9 +20,9 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from stack import mqtt_limits
+from cityconf import mqtt as mqtt_limits
+from cityconf.env import REPO_ROOT
 from stack.accounts import VIEWER_CLIENT_PREFIX
-from stack.env import REPO_ROOT
 from stack.mosquitto import gateway_logins
 from tests.stack.mqtt_clients import Listener
 

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from stack.errors import StackError
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 from stack.install import require_command
-from stack.layout import Layout
 from stack.process import Port, Server, Supervised, free_port
 
 pytestmark = pytest.mark.integration  # starts (tiny) processes
@@ -20,7 +20,7 @@ def test_a_server_that_dies_on_start_points_at_its_log(tmp_path):
     proc = Supervised("fake", tmp_path / "fake.pid", tmp_path / "fake.log", "fake-marker")
     script = "import sys; print('fake-marker: bind failed: address in use'); sys.exit(3)"
     proc.launch([sys.executable, "-c", script, "fake-marker"], cwd=tmp_path)
-    with pytest.raises(StackError) as err:
+    with pytest.raises(UserError) as err:
         proc.wait_ready(lambda: False, timeout=30, hint="fix it")
     message = str(err.value)
     assert "fake died on start (exit code 3)" in message
@@ -43,7 +43,7 @@ def test_stop_is_graceful_then_forced(tmp_path):
 
 
 def test_missing_tool_names_the_fix():
-    with pytest.raises(StackError, match="not-a-real-tool is not installed; install it"):
+    with pytest.raises(UserError, match="not-a-real-tool is not installed; install it"):
         require_command("not-a-real-tool", "install it")
 
 
@@ -99,6 +99,6 @@ def test_a_busy_port_stops_the_start_before_launching(tmp_path):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         server = Sleeper(layout, squatter.getsockname()[1])
-        with pytest.raises(StackError, match="SLEEPER_PORT"):
+        with pytest.raises(UserError, match="SLEEPER_PORT"):
             server.start(timeout=10)
     assert server.launches == 0 and server.pid is None

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from cityconf.env import read_env_file
 from stack.accounts import PasswordFile, device_password, hash_line, line_matches
 from stack.credentials import Credentials
-from stack.env import read_env_file, write_env_file
+from stack.env import write_env_file
 from stack.tls import ensure_certificates
 
 

