@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cityconf.keys import value
 from contract import ALL_STREAMS, Stream
 
 DATABASE = "smartcity"
@@ -78,10 +79,12 @@ def stream_tables(streams: tuple[Stream, ...] = ALL_STREAMS) -> tuple[Table, ...
     return (bronze(), *silver_tables(streams), quarantine(), late(), dead_letters())
 
 
-def default_root(env: Mapping[str, str]) -> str | None:
-    """``s3a://$S3_BUCKET/`` when the bucket is set, else None."""
-    bucket = env.get("S3_BUCKET")
-    return f"s3a://{bucket}/" if bucket else None
+def default_root(env: Mapping[str, str], given: str | None = None) -> str:
+    """``given`` (a ``--output-root``) when set, else ``s3a://$S3_BUCKET/`` (the bucket's
+    default from ``cityconf.keys``)."""
+    if given:
+        return given.rstrip("/") + "/"
+    return f"s3a://{value(env, 'S3_BUCKET')}/"
 
 
 @dataclass(frozen=True)

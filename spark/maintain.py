@@ -32,9 +32,9 @@ from cityconf.errors import UserError
 from contract import DATA_STREAMS
 from spark import lake
 from spark.catalog import lake_tables
+from spark.lake import default_root
 from spark.reader import LakeReader
 from spark.report import NAMES as GOLD_REPORTS
-from spark.settings import output_root
 
 log = logging.getLogger("spark.maintain")
 MIN_RETAIN_HOURS = 168
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 exit_code=2,
             )
         env = load_env()
-        reader = LakeReader.from_env(env, output_root(env, args.output_root))
+        reader = LakeReader.from_env(env, default_root(env, args.output_root))
         from spark.session import build_session
 
         spark = build_session("cityfleet-maintain", env)

@@ -49,12 +49,7 @@ class LakeReader:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], root: str | None = None) -> LakeReader:
-        root = root or default_root(env)
-        if not root:
-            raise UserError(
-                "S3_BUCKET is not set: run `make up` (it writes .env) or pass --output-root",
-                exit_code=2,
-            )
+        root = default_root(env, root)
         local = not root.startswith(("s3a://", "s3://"))
         return cls(Lake(root), {} if local else storage_options(env))
 

@@ -26,6 +26,7 @@ from contract import EMERGENCY, GPS, TRAFFIC, VEHICLE, WEATHER, Stream
 from contract.manifest import Manifest, ManifestError
 from spark import audit as audit_core
 from spark import lake
+from spark.lake import default_root
 from spark.reader import LakeReader
 from spark.reports import (
     audit,
@@ -40,7 +41,6 @@ from spark.reports import (
     weather,
 )
 from spark.schema import silver_schema
-from spark.settings import output_root
 
 log = logging.getLogger("spark.report")
 NAMES = (
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         env = load_env()
-        root = output_root(env, args.output_root)
+        root = default_root(env, args.output_root)
         manifest = load_manifest(args.manifest)
         from spark.session import build_session
 

@@ -13,6 +13,7 @@ from cityconf.errors import UserError
 from cityconf.keys import integer
 from cityconf.layout import Layout
 from contract import ALL_STREAMS, DATA_STREAMS, DEAD_LETTER_TOPIC, STREAMS, Stream
+from spark.lake import default_root
 
 DEFAULT_LATE_AFTER_S = 600
 """Event-time lag behind the stream's newest event that counts as late, on a real-time clock."""
@@ -47,18 +48,6 @@ def interval(text: str, flag: str) -> str:
     unit = _UNITS.get(unit, unit if unit.endswith("s") else unit + "s")
     unit = {"secs": "seconds", "mins": "minutes"}.get(unit, unit)
     return f"{m.group(1)} {unit}"
-
-
-def output_root(env: Mapping[str, str], given: str | None) -> str:
-    if given:
-        return given.rstrip("/") + "/"
-    bucket = env.get("S3_BUCKET")
-    if not bucket:
-        raise UserError(
-            "S3_BUCKET is not set: run `make up` (it writes .env) or pass --output-root",
-            exit_code=2,
-        )
-    return f"s3a://{bucket}/"
 
 
 def query_checkpoint(root: str | Path) -> str:
@@ -131,7 +120,7 @@ class StreamSettings:
             bootstrap_servers=bootstrap,
             streams=select_streams(args.streams),
             topic_prefix=args.topic_prefix,
-            output_root=output_root(env, args.output_root),
+            output_root=default_root(env, args.output_root),
             checkpoint=checkpoint,
             trigger=interval(args.trigger, "--trigger"),
             late_after_s=seconds(args.late_after, "--late-after"),

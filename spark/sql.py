@@ -14,8 +14,8 @@ import sys
 
 from cityconf.env import load_env
 from cityconf.errors import UserError
+from spark.lake import default_root
 from spark.report import NAMES as GOLD_REPORTS
-from spark.settings import output_root
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         env = load_env()
-        root = output_root(env, args.output_root)
+        root = default_root(env, args.output_root)
         from spark.catalog import catalog_conf, register
         from spark.reader import LakeReader
         from spark.session import build_session

@@ -24,7 +24,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from cityconf.env import load_env
-from cityconf.errors import UserError as StackError
+from cityconf.errors import UserError
+from cityconf.keys import value
 from spark.lake import Lake
 from spark.settings import StreamSettings, add_arguments
 from spark.sink import BatchWriter, Fault
@@ -89,13 +90,13 @@ def preflight(settings: StreamSettings, env: Mapping[str, str]) -> bool:
     try:
         topics = admin.list_topics(timeout=10).topics
     except KafkaException:
-        raise StackError(
+        raise UserError(
             f"Kafka at {settings.bootstrap_servers} is not answering: start the stack with "
             "`make up` (or `python -m stack up`)"
         ) from None
     missing = [settings.topic(s) for s in settings.streams if settings.topic(s) not in topics]
     if missing:
-        raise StackError(
+        raise UserError(
             f"Kafka topic(s) {', '.join(missing)} do not exist: `make up` creates the stream "
             "topics; check --streams/--topic-prefix",
             exit_code=2,
@@ -110,12 +111,12 @@ def preflight(settings: StreamSettings, env: Mapping[str, str]) -> bool:
             endpoint_url=env["S3_ENDPOINT_URL"],
             aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-            region_name=env.get("AWS_REGION", "us-east-1"),
+            region_name=value(env, "AWS_REGION"),
         )
         try:
             s3.head_bucket(Bucket=bucket)
         except (BotoCoreError, ClientError) as exc:
-            raise StackError(
+            raise UserError(
                 f"S3 bucket {bucket!r} at {env['S3_ENDPOINT_URL']} is not reachable ({exc}): "
                 "start the stack with `make up`"
             ) from None
@@ -151,7 +152,7 @@ def run(settings: StreamSettings, env: Mapping[str, str]) -> dict[str, dict[str,
         _wait(query)
         ended = query.exception() is None and not query.isActive
         if not STOP.is_set() and not settings.available_now and ended:
-            raise StackError(f"query {query.name} stopped unexpectedly")
+            raise UserError(f"query {query.name} stopped unexpectedly")
     finally:
         if STOP.is_set():
             log.info("stopping the query (a batch in flight is replayed on the next start)")
@@ -160,7 +161,7 @@ def run(settings: StreamSettings, env: Mapping[str, str]) -> dict[str, dict[str,
     exc = query.exception()
     if exc is not None:
         first = str(exc).strip().splitlines()[0]
-        raise StackError(f"streaming query {query.name} failed: {first}")
+        raise UserError(f"streaming query {query.name} failed: {first}")
     return writer.totals
 
 
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         env = load_env()
         settings = StreamSettings.from_args(args, env)
         totals = run(settings, env)
-    except StackError as exc:
+    except UserError as exc:
         print(f"cityfleet-stream: {exc}", file=sys.stderr)
         return exc.exit_code
     for topic, counts in totals.items():
