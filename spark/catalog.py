@@ -26,6 +26,7 @@ from cityconf.layout import Layout
 from contract import ALL_STREAMS
 from spark import lake
 from spark.reader import LakeReader
+from spark.session import JIT_HUGE_METHODS
 
 log = logging.getLogger(__name__)
 METASTORE_BUSY = "Another instance of Derby may have already booted the database"
@@ -45,9 +46,11 @@ def catalog_conf(env: Mapping[str, str]) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
         ),
-        # Derby's log and system home in the state folder, not the working directory.
+        # Derby's log and system home in the state folder, not the working directory (this
+        # replaces the session's Java options, so it repeats the JIT one).
         "spark.driver.extraJavaOptions": (
-            f"-Dderby.system.home={home} -Dderby.stream.error.file={home / 'derby.log'}"
+            f"{JIT_HUGE_METHODS} -Dderby.system.home={home} "
+            f"-Dderby.stream.error.file={home / 'derby.log'}"
         ),
     }
 

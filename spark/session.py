@@ -20,6 +20,23 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+JIT_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
+
+
+def jit_conf() -> dict[str, str]:
+    """The JVMs may JIT-compile huge methods.
+
+    The streaming job's parse-and-check projection compiles to one 40 KB Java method
+    (``project_doConsume_0``), and HotSpot by default never JIT-compiles a method over 8 KB:
+    every row ran interpreted. Measured on the 2-core machine kind: the batch's
+    read+parse+check+summary step 16 % faster, Kafka → silver 7 % faster.
+    """
+    return {
+        "spark.driver.extraJavaOptions": JIT_HUGE_METHODS,
+        "spark.executor.extraJavaOptions": JIT_HUGE_METHODS,
+    }
+
+
 def delta_conf() -> dict[str, str]:
     """Delta Lake in every session: its SQL extension and catalog, and the table defaults."""
     cores = str(os.cpu_count() or 2)
@@ -86,6 +103,7 @@ def session_conf(
         "spark.ui.port": keys.value(env, "SPARK_UI_PORT"),
         "spark.ui.enabled": keys.value(env, "SPARK_UI_ENABLED"),
         "spark.ui.showConsoleProgress": "false",
+        **jit_conf(),
         **delta_conf(),
         **s3a_conf(env),
     }
@@ -125,6 +143,7 @@ def submit_args(env: Mapping[str, str], extra_conf: Mapping[str, str] | None = N
     """
     args = ["--jars", ",".join(spark_jars(env))]
     conf = {
+        **jit_conf(),
         **delta_conf(),
         **s3a_conf(env),
         "spark.sql.session.timeZone": "UTC",
