@@ -169,9 +169,9 @@ class Sessions:
                 continue
             conn.inflight[mid] = wire.for_resend(packet)
             conn.resend.append(mid)
-        self.resend(conn)
+        self._resend(conn)
 
-    def resend(self, conn: Conn) -> None:
+    def _resend(self, conn: Conn) -> None:
         """Re-send held in-flight messages, in order, while fewer than the window are out."""
         held, inflight = conn.resend, conn.inflight
         while held and len(inflight) - len(held) < conn.window:
@@ -313,7 +313,7 @@ class Sessions:
             if inflight.pop(data[2] << 8 | data[3], None) is not None:
                 self.unacked -= 1
             if conn.resend:
-                self.resend(conn)
+                self._resend(conn)
             if conn.backlog and len(inflight) < conn.window:
                 self.drain(conn)
             return
@@ -338,7 +338,7 @@ class Sessions:
                 self.lose(conn)
                 return
         if conn.resend:
-            self.resend(conn)
+            self._resend(conn)
         if conn.backlog and len(inflight) < conn.window:
             self.drain(conn)
 
