@@ -1,11 +1,12 @@
-"""Spark fixtures of the Spark tests: ``local_spark`` for pure DataFrame tests, beside the
-stack-backed ``spark`` (tests/conftest.py) that integration tests use."""
+"""Spark fixtures of the Spark tests: ``local_spark`` and ``local_delta_spark`` for pure
+DataFrame tests, beside the stack-backed ``spark`` (tests/conftest.py) of integration tests."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
@@ -13,29 +14,52 @@ from pyspark.sql import SparkSession
 
 @pytest.fixture(scope="module")
 def local_spark() -> Iterator[SparkSession]:
-    """A plain local SparkSession: no Kafka, no S3, no jars, so no server is needed.
+    """A plain local SparkSession: no Kafka, no S3, no jars, so no server is needed."""
+    yield from _local_session({})
 
-    A session already running (the stack-backed one, a superset) is reused. One made here is
-    stopped after the module with its JVM: jars can only join a JVM at its launch, so a later
-    ``spark`` fixture must get a JVM of its own. (No pure test writes Delta; one that does
-    would add the Delta jars of SPARK_JARS_DIR here, still without S3 or Kafka.)"""
+
+@pytest.fixture(scope="module")
+def local_delta_spark() -> Iterator[SparkSession]:
+    """A local SparkSession that reads and writes Delta tables on local paths: the Delta jars
+    of the state folder (``SPARK_JARS_DIR``, which `make up` fills), still no S3 or Kafka.
+    Skipped, saying why, where those jars are not installed."""
+    jars = _delta_jars()
+    if not jars:
+        pytest.skip("no Delta jars in SPARK_JARS_DIR: `python -m stack install spark-jars`")
+    from spark.session import delta_conf
+
+    yield from _local_session({"spark.jars": ",".join(jars), **delta_conf()})
+
+
+def _delta_jars() -> list[str]:
+    from stack.env import load_env
+
+    folder = load_env().get("SPARK_JARS_DIR")
+    return sorted(str(p) for p in Path(folder).glob("delta-*.jar")) if folder else []
+
+
+def _local_session(conf: dict[str, str]) -> Iterator[SparkSession]:
+    """A session already running (the stack-backed one, a superset) is reused. One made here
+    is stopped after the module with its JVM: jars can only join a JVM at its launch, so the
+    next session (a stack-backed ``spark``, or another module's) gets a JVM of its own."""
     active = SparkSession.getActiveSession()
     if active is not None:
         yield active
         return
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("cityfleet-local-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
+    builder = SparkSession.builder.master("local[1]").appName("cityfleet-local-tests")
+    for key, value in {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "1",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        **conf,
+    }.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     yield session
     session.stop()
