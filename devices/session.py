@@ -290,6 +290,8 @@ class Sessions:
 
     # ----- socket events (called from the network's loop)
     def read(self, conn: Conn) -> None:
+        """What the broker sent: acknowledgements free the window, which drains the buffers.
+        (The socket's read stays inline: this runs once per acknowledgement.)"""
         sock = conn.sock
         if sock is None:
             return
@@ -312,14 +314,19 @@ class Sessions:
             # The usual read at a message a second per device: one PUBACK, success.
             if inflight.pop(data[2] << 8 | data[3], None) is not None:
                 self.unacked -= 1
-            if conn.resend:
-                self._resend(conn)
-            if conn.backlog and len(inflight) < conn.window:
-                self.drain(conn)
+        elif not self._handle(conn, data):
             return
+        if conn.resend:
+            self._resend(conn)
+        if conn.backlog and len(inflight) < conn.window:
+            self.drain(conn)
+
+    def _handle(self, conn: Conn, data: bytes) -> bool:
+        """Every whole packet read so far; False if the session had to end."""
         if conn.inbuf:
             data = conn.inbuf + data
         packets, conn.inbuf = wire.split(data)
+        inflight = conn.inflight
         for first, body in packets:
             kind = first & 0xF0
             if kind == wire.PUBACK or kind == wire.PUBCOMP:
@@ -336,11 +343,8 @@ class Sessions:
             elif kind != wire.PINGRESP:  # DISCONNECT from the broker, or a protocol error
                 log.debug("%s: broker sent 0x%02x; dropping the connection", conn.client_id, first)
                 self.lose(conn)
-                return
-        if conn.resend:
-            self._resend(conn)
-        if conn.backlog and len(inflight) < conn.window:
-            self.drain(conn)
+                return False
+        return True
 
     def lose(self, conn: Conn) -> None:
         """End a session: shut the socket and read it to its end, then tell the network."""
