@@ -11,7 +11,7 @@ from paho.mqtt import __version__ as installed
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from bridge.mqtt import PAHO_RANGE, member_problem, version_problem
-from stack.env import REPO_ROOT
+from cityconf.env import REPO_ROOT
 
 
 def client() -> paho.Client:
@@ -58,7 +58,8 @@ def test_a_missing_or_changed_private_member_is_named() -> None:
 
 
 def test_the_bridge_exits_with_one_line_on_another_paho(tmp_path) -> None:
-    """An older paho's version string: ``python -m bridge`` says why, exit 2, no traceback."""
+    """An older paho's version string: ``python -m bridge`` says why in one line, no traceback,
+    and exits 1 (a failure the message explains: the input was fine)."""
     fake = tmp_path / "sitecustomize.py"
     fake.write_text("import paho.mqtt\npaho.mqtt.__version__ = '2.1.0'\n")
     proc = subprocess.run(
@@ -69,7 +70,7 @@ def test_the_bridge_exits_with_one_line_on_another_paho(tmp_path) -> None:
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert proc.stderr.splitlines() == [
         "cityfleet-bridge: paho-mqtt 2.1.0 is installed but bridge/mqtt.py was written for "
         ">=2.2.0,<2.3.0; install the pinned one: pip install -e ."

@@ -32,7 +32,7 @@ def local_delta_spark() -> Iterator[SparkSession]:
 
 
 def _delta_jars() -> list[str]:
-    from stack.env import load_env
+    from cityconf.env import load_env
 
     folder = load_env().get("SPARK_JARS_DIR")
     return sorted(str(p) for p in Path(folder).glob("delta-*.jar")) if folder else []
