@@ -8,11 +8,16 @@ import sys
 from pathlib import Path
 
 import contract
-from bridge.app import Bridge, BridgeError, RunLimits, install_signals
+from cityconf.env import load_env
+from cityconf.errors import BAD_INPUT, FAILED, UserError
+
+try:
+    from bridge.app import Bridge, BridgeError, RunLimits, install_signals
+except ImportError as exc:  # bridge.mqtt refuses a paho its hooks were not written for
+    print(f"cityfleet-bridge: {exc}", file=sys.stderr)
+    raise SystemExit(FAILED) from None
 from bridge.kafka import KafkaUnavailable, probe
 from bridge.settings import Settings, load_settings
-from cityconf.env import load_env
-from cityconf.errors import BAD_INPUT, UserError
 
 log = logging.getLogger("bridge")
 

@@ -4,8 +4,9 @@ paho opens each connection (socket, TLS, CONNECT with login and will, CONNACK) a
 end (``devices.mqtt``); in between, the session is ours and speaks ``devices.wire``: PUBLISHes
 are queued per connection and written with one ``send`` per socket per loop pass, PUBACKs are
 read in bulk, QoS 1/2 messages stay in ``Conn.inflight`` until acknowledged and are re-sent
-first, in order, after a reconnect. A device whose connection is down, or whose connection's
-window is full, waits in its own ordered buffer (bounded only while offline).
+first, in order, after a reconnect (no more at once than the broker's Receive Maximum). A device
+whose connection is down, or whose connection's window is full, waits in its own ordered buffer
+(bounded only while offline).
 
 ``Sessions`` is a collaborator of the network, not its base class: it knows sockets, a selector
 and the broker's CONNACK limits (``Limits``), never paho, so its unit tests drive it over a
@@ -69,7 +70,7 @@ class Conn:
     __slots__ = (
         "attempt", "backlog", "client", "client_id", "connected", "devices", "down_until",
         "failed", "inbuf", "inflight", "keepalive", "last_rx", "last_tx", "max_packet", "mid",
-        "out", "ping_at", "queued", "retry_at", "sock", "window",
+        "out", "ping_at", "queued", "resend", "retry_at", "sock", "window",
     )  # fmt: skip
 
     def __init__(self, client_id: str) -> None:
@@ -81,6 +82,9 @@ class Conn:
         self.failed: str | None = None
         self.inflight: dict[int, bytes] = {}
         """mid -> packet to re-send after a reconnect, oldest first (dicts keep order)."""
+        self.resend: deque[int] = deque()
+        """In-flight ids not yet re-sent on this connection: a lower Receive Maximum than the
+        last connection's holds them back until acks make room (MQTT 5.0 §3.3.4)."""
         self.window = INFLIGHT
         self.keepalive = 0.0
         self.max_packet = MAX_PACKET
@@ -156,14 +160,24 @@ class Sessions:
         conn.keepalive = limits.keepalive
         conn.max_packet = limits.max_packet
         self.unacked += conn.queued
+        conn.resend.clear()
         for mid, packet in list(conn.inflight.items()):
             if len(packet) > conn.max_packet:  # the broker's limit fell since it was sent
                 del conn.inflight[mid]
                 self.unacked -= 1
                 self._refuse(conn, len(packet))
                 continue
-            conn.inflight[mid] = again = wire.for_resend(packet)
-            conn.out += again
+            conn.inflight[mid] = wire.for_resend(packet)
+            conn.resend.append(mid)
+        self._resend(conn)
+
+    def _resend(self, conn: Conn) -> None:
+        """Re-send held in-flight messages, in order, while fewer than the window are out."""
+        held, inflight = conn.resend, conn.inflight
+        while held and len(inflight) - len(held) < conn.window:
+            packet = inflight.get(held.popleft())
+            if packet is not None:  # else acknowledged meanwhile
+                conn.out += packet
         self.dirty.add(conn)
 
     def closed(self, conn: Conn) -> None:
@@ -276,6 +290,8 @@ class Sessions:
 
     # ----- socket events (called from the network's loop)
     def read(self, conn: Conn) -> None:
+        """What the broker sent: acknowledgements free the window, which drains the buffers.
+        (The socket's read stays inline: this runs once per acknowledgement.)"""
         sock = conn.sock
         if sock is None:
             return
@@ -298,12 +314,19 @@ class Sessions:
             # The usual read at a message a second per device: one PUBACK, success.
             if inflight.pop(data[2] << 8 | data[3], None) is not None:
                 self.unacked -= 1
-            if conn.backlog and len(inflight) < conn.window:
-                self.drain(conn)
+        elif not self._handle(conn, data):
             return
+        if conn.resend:
+            self._resend(conn)
+        if conn.backlog and len(inflight) < conn.window:
+            self.drain(conn)
+
+    def _handle(self, conn: Conn, data: bytes) -> bool:
+        """Every whole packet read so far; False if the session had to end."""
         if conn.inbuf:
             data = conn.inbuf + data
         packets, conn.inbuf = wire.split(data)
+        inflight = conn.inflight
         for first, body in packets:
             kind = first & 0xF0
             if kind == wire.PUBACK or kind == wire.PUBCOMP:
@@ -320,9 +343,8 @@ class Sessions:
             elif kind != wire.PINGRESP:  # DISCONNECT from the broker, or a protocol error
                 log.debug("%s: broker sent 0x%02x; dropping the connection", conn.client_id, first)
                 self.lose(conn)
-                return
-        if conn.backlog and len(inflight) < conn.window:
-            self.drain(conn)
+                return False
+        return True
 
     def lose(self, conn: Conn) -> None:
         """End a session: shut the socket and read it to its end, then tell the network."""

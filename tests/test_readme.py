@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from cityconf.env import REPO_ROOT
 from contract.docs import render
@@ -39,8 +41,19 @@ def _cited_paths(readme) -> set[str]:
     return paths
 
 
+def _readmes() -> list[Path]:
+    """Every README.md of the project, at any depth (not in state, venvs or node_modules)."""
+    found = []
+    for folder, dirs, files in os.walk(REPO_ROOT):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
+        if "README.md" in files:
+            found.append(Path(folder) / "README.md")
+    return found
+
+
 def test_every_path_a_readme_cites_exists() -> None:
-    readmes = [REPO_ROOT / "README.md", *sorted(REPO_ROOT.glob("*/README.md"))]
+    readmes = _readmes()
+    assert REPO_ROOT / "scenarios" / "routes" / "README.md" in readmes  # nested ones too
     missing = [
         f"{readme.relative_to(REPO_ROOT)}: {path}"
         for readme in readmes
@@ -48,3 +61,14 @@ def test_every_path_a_readme_cites_exists() -> None:
         if not (REPO_ROOT / path).exists() and not (readme.parent / path).exists()
     ]
     assert not missing, "READMEs cite paths that do not exist:\n" + "\n".join(missing)
+
+
+def test_the_citation_pattern_finds_links_and_backticked_paths(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "| bridge `kill -9` mid-stream | ... | `tests/bridge/test_kill.py`, `make chaos` |\n"
+        "See [the routes](scenarios/routes/README.md), [a section](#docker), "
+        "[a site](https://example.org/a.py), `.cityfleet/logs/x.log`, `reports/<time>.html`.\n",
+        encoding="utf-8",
+    )
+    assert _cited_paths(readme) == {"tests/bridge/test_kill.py", "scenarios/routes/README.md"}

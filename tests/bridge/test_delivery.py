@@ -77,12 +77,16 @@ def test_kill_9_midstream_then_restart_loses_nothing(stack_env, private_mosquitt
     publish(env, sent)
     start = watermarks(env["KAFKA_BOOTSTRAP_SERVERS"], TOPICS)
     first = run(env, tmp_path, cid).wait_subscribed()
-    time.sleep(0.5)  # mid-stream: the 40,000-message backlog takes seconds to drain
+    # Mid-stream: some of the 40,000-message backlog is in Kafka, not all of it.
+    wait_relayed(env["KAFKA_BOOTSTRAP_SERVERS"], start, 1000, ours(tag))
     first.kill()  # SIGKILL: no drain, no goodbye
+    before = read_since(env["KAFKA_BOOTSTRAP_SERVERS"], start, 1000, ours(tag), timeout=30)
+    assert len(before) < len(sent), "the bridge relayed the whole backlog before the kill"
     second = run(env, tmp_path, cid, "--idle-exit", "3")
     assert second.wait(120) == 0, second.log()
     got = read_since(env["KAFKA_BOOTSTRAP_SERVERS"], start, len(sent), ours(tag), timeout=60)
     seqs = seqs_by_device(got)
+    assert len(seqs) == 4 * 2  # every device, both streams
     for key, s in seqs.items():
         assert set(s) == set(range(1, 5001)), key
     duplicates = len(got) - len(sent)
@@ -97,8 +101,7 @@ def test_kafka_outage_under_load_loses_nothing_and_memory_stays_flat(
     kafka = private_kafka()
     env = bridge_env(stack_env, mosq, kafka.bootstrap)
     tag = f"out{uuid.uuid4().hex[:6]}"
-    bridge = run(env, tmp_path, f"bridge-{tag}")
-    time.sleep(2)
+    bridge = run(env, tmp_path, f"bridge-{tag}").wait_subscribed()
     proc = psutil.Process(bridge.proc.pid)
     batches, rss = [], []
     for i in range(8):  # load before, during and after a 20 s outage
@@ -110,7 +113,7 @@ def test_kafka_outage_under_load_loses_nothing_and_memory_stays_flat(
         publish(env, batch)
         batches += batch
         rss.append(proc.memory_info().rss)
-        time.sleep(5 if 2 <= i < 6 else 1)
+        time.sleep(5 if 2 <= i < 6 else 1)  # pacing: load spread over the outage's 20 s
     got = read_since(
         kafka.bootstrap,
         watermarks(kafka.bootstrap, []) or _from_start(kafka),
@@ -128,7 +131,28 @@ def test_kafka_outage_under_load_loses_nothing_and_memory_stays_flat(
         for t, _, v, _ in got
     }
     assert want <= have, f"{len(want - have)} missing"
+    assert have == want and len(want) == 8 * 4 * 1000 * 2  # nothing of ours but what was sent
+    assert len(got) >= len(batches)
     assert max(rss) - min(rss) < 150 * 2**20, [r // 2**20 for r in rss]
+
+
+def wait_relayed(bootstrap, start, at_least: int, keep, timeout: float = 60.0) -> None:
+    """Until Kafka holds ``at_least`` of the records ``keep`` selects after ``start``."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "test-relayed", "enable.auto.commit": False}
+    )
+    consumer.assign(start)
+    seen, deadline = 0, time.monotonic() + timeout
+    try:
+        while seen < at_least:
+            assert time.monotonic() < deadline, f"only {seen} records relayed in {timeout:.0f} s"
+            for msg in consumer.consume(1000, timeout=0.2):
+                if not msg.error() and keep(msg.key(), dict(msg.headers() or [])):
+                    seen += 1
+    finally:
+        consumer.close()
 
 
 def _from_start(kafka):
@@ -198,5 +222,7 @@ def test_mosquitto_restart_the_bridge_rejoins_and_loses_nothing(
     got = read_since(env["KAFKA_BOOTSTRAP_SERVERS"], start, total, ours(tag), timeout=90)
     assert bridge.wait(120) == 0, bridge.log()
     assert bridge.log().count("MQTT connected") >= 2, "the bridge never rejoined the broker"
-    for key, s in seqs_by_device(got).items():
+    seqs = seqs_by_device(got)
+    assert len(seqs) == 2 * 2  # every device, both streams
+    for key, s in seqs.items():
         assert set(s) == set(range(1, 401)), key

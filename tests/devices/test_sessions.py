@@ -51,6 +51,20 @@ class Rig:
         self.sessions.opened(self.conn, limits or Limits(INFLIGHT, 60.0))
         self.sessions.drain(self.conn)
 
+    def reconnect(self, limits: Limits | None = None) -> None:
+        """A new socket for the same connection (as paho's reconnect makes), then CONNACK."""
+        old_ours, old_peer = self.conn.sock, self.peer
+        assert old_ours is not None
+        self.sel.unregister(old_ours)
+        ours, self.peer = socket.socketpair()
+        ours.setblocking(False)
+        self.peer.setblocking(False)
+        self.conn.sock, self.pending = ours, b""
+        self.sel.register(ours, READ, self.conn)
+        old_ours.close()
+        old_peer.close()
+        self.open(limits)
+
     def received(self) -> list[tuple[int, bytes]]:
         """Every whole packet we wrote that the broker has not read yet."""
         self.sessions.flush()
@@ -252,17 +266,57 @@ def test_after_a_reconnect_what_was_in_flight_goes_first_with_dup_then_the_buffe
     rig.sessions.lose(rig.conn)
     assert rig.lost == [rig.conn] and rig.sessions.open_count == 0
     rig.sessions.send(DEVICE, TOPIC, b"4", 1)  # offline: buffered
-    ours, peer = socket.socketpair()
-    ours.setblocking(False)
-    peer.setblocking(False)
-    rig.sel.unregister(rig.conn.sock)
-    rig.conn.sock, rig.peer, rig.pending = ours, peer, b""
-    rig.sel.register(ours, READ, rig.conn)
-    rig.open()
+    rig.reconnect()
     again = rig.publishes()
     assert [(p.payload, p.dup) for p in again] == [(b"2", True), (b"3", True), (b"4", False)]
     assert [p.mid for p in again[:2]] == [p.mid for p in first[1:]]
     rig.ack(*(p.mid for p in again))
     assert rig.sessions.unacked == 0
-    ours.close()
-    peer.close()
+
+
+def test_a_lower_receive_maximum_after_a_reconnect_holds_back_the_resends(rig: Rig) -> None:
+    """Five in flight, and the new CONNACK allows two: two go again, the rest as acks make
+    room, each with its own id and DUP; the buffer after them (MQTT 5.0 §3.3.4: more would
+    make the broker disconnect us, and the resends again, in a loop)."""
+    rig.open()
+    for i in range(1, 6):
+        rig.sessions.send(DEVICE, TOPIC, b"%d" % i, 1)
+    first = rig.publishes()
+    mids = {p.payload: p.mid for p in first}
+    rig.sessions.lose(rig.conn)
+    rig.sessions.send(DEVICE, TOPIC, b"6", 1)  # offline: buffered
+    rig.reconnect(Limits(receive_max=2, keepalive=60.0))
+
+    def step(*acked: bytes) -> list[tuple[bytes, bool]]:
+        if acked:
+            rig.ack(*(mids[a] for a in acked))
+        got = rig.publishes()
+        assert all(mids.get(p.payload, p.mid) == p.mid for p in got)  # original ids
+        mids.update({p.payload: p.mid for p in got})
+        return [(p.payload, p.dup) for p in got]
+
+    assert step() == [(b"1", True), (b"2", True)]
+    assert step(b"1") == [(b"3", True)]
+    assert step(b"2", b"3") == [(b"4", True), (b"5", True)]
+    assert step(b"4") == [(b"6", False)]  # the buffer only once every resend is out
+    assert step(b"5", b"6") == [] and rig.sessions.unacked == 0
+    assert rig.conn.connected and rig.lost == [rig.conn]  # only the loss we caused
+
+
+def test_an_in_flight_message_over_a_lowered_maximum_packet_size_is_dropped_at_reconnect(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.open()
+    for payload in (b"small", b"x" * 300, b"after"):
+        rig.sessions.send(DEVICE, TOPIC, payload, 1)
+    assert len(rig.publishes()) == 3
+    rig.sessions.lose(rig.conn)
+    with caplog.at_level(logging.ERROR, logger="devices.session"):
+        rig.reconnect(Limits(INFLIGHT, 60.0, max_packet=200))
+    again = rig.publishes()
+    assert [(p.payload, p.dup) for p in again] == [(b"small", True), (b"after", True)]
+    assert rig.sessions.too_large == 1 and rig.sessions.unacked == 2
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "exceeds the broker's Maximum Packet Size of 200 bytes" in message
+    rig.ack(*(p.mid for p in again))
+    assert rig.sessions.unacked == 0 and rig.conn.connected and rig.lost == [rig.conn]

@@ -3,9 +3,10 @@
 The lake holds one 10 km route on which an accident at km 9 backs a queue up the road at
 15 km/h, a rain shower over a station at km 5, three cars driving through it and four cameras
 watching it; one camera and the incident carry hostile ids. The report is built the way
-``python -m spark.report all`` builds it; the test reads the gold heat map for the jam moving
-upstream, then checks in the browser that every chart was drawn (one SVG each), no JavaScript
-error was logged and nothing from the data ran. The screenshot is kept under artifacts/.
+``python -m spark.report all`` builds it, on a local Spark with Delta (no server); one test reads
+the gold heat map for the jam moving upstream, the other (an integration test: Chromium) checks
+in the browser that every chart was drawn (one SVG each), no JavaScript error was logged and
+nothing from the data ran. The screenshot is kept under artifacts/.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from spark.schema import silver_schema
 from tests.browser import artifacts_dir
 from tests.spark.helpers import T0
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROUTE = "r1"
 START = T0 - timedelta(hours=1)  # 07:00 UTC
@@ -138,8 +139,10 @@ def write_silver(spark, root: Path, stream: Stream, messages: list[dict]) -> Non
 
 
 @pytest.fixture(scope="module")
-def built(spark, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, list[dict]], Path]:
-    root = tmp_path_factory.mktemp("lake")
+def built(
+    local_delta_spark, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, list[dict]], Path]:
+    spark, root = local_delta_spark, tmp_path_factory.mktemp("lake")
     vehicles, fixes = drives()
     for stream, messages in (
         (VEHICLE, vehicles),
@@ -171,6 +174,7 @@ def test_gold_heat_map_shows_the_queue_moving_upstream(built) -> None:
     assert {round(w["distance_km"]) for w in results["rain_front"]} == {5}
 
 
+@pytest.mark.integration
 def test_every_chart_renders_in_chromium_and_data_stays_text(
     built, browser_page: WatchedPage
 ) -> None:

@@ -31,7 +31,7 @@ def frame(spark, messages):
     return spark.createDataFrame(rows, schema)
 
 
-def test_journey_figures_match_the_generated_trip(spark) -> None:
+def test_journey_figures_match_the_generated_trip(local_spark) -> None:
     msgs = []
     for i, speed in enumerate(SPEEDS, start=1):
         msgs.append(
@@ -45,7 +45,7 @@ def test_journey_figures_match_the_generated_trip(spark) -> None:
             )
         )
     msgs.reverse()  # arrival order must not matter
-    (row,) = journeys.build(frame(spark, msgs)).collect()
+    (row,) = journeys.build(frame(local_spark, msgs)).collect()
     assert math.isclose(row.distance_km, 1.5 * (len(SPEEDS) - 1))
     assert math.isclose(row.duration_min, len(SPEEDS) - 1)
     assert math.isclose(row.avg_speed_kmh, sum(SPEEDS) / len(SPEEDS))

@@ -1,12 +1,11 @@
 """Spark's verdict on a record is the contract's: the contract tests' mutated payloads go through
 Spark's parse and check and through ``contract.validate``, and every verdict agrees.
 
-A pure test: a plain local SparkSession, no Kafka, no S3 (it reuses a session already running).
+A pure test: ``local_spark``, a plain local SparkSession with no Kafka and no S3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
@@ -23,24 +22,6 @@ KAFKA = (
     "timestampType int"
 )
 ARRIVED = datetime(2026, 11, 23, 8, 0, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def plain_spark() -> Iterator[SparkSession]:
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
-        return
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("cityfleet-validation-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "1")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def odd_but_valid(stream: Stream) -> list[dict | bytes]:
@@ -65,10 +46,10 @@ def judge(spark: SparkSession, stream: Stream, payloads: list[bytes]) -> list[tu
 
 
 @pytest.mark.parametrize("stream", ALL_STREAMS, ids=lambda s: s.name)
-def test_spark_gives_the_contracts_verdict_on_every_mutant(plain_spark, stream: Stream) -> None:
+def test_spark_gives_the_contracts_verdict_on_every_mutant(local_spark, stream: Stream) -> None:
     messages = [*mutants(stream, 1500), *odd_but_valid(stream)]
     payloads = [m if isinstance(m, bytes) else orjson.dumps(m) for m in messages]
-    verdicts = judge(plain_spark, stream, payloads)
+    verdicts = judge(local_spark, stream, payloads)
     accepted = checked_fast = 0
     for payload, (checked, error) in zip(payloads, verdicts, strict=True):
         errors = validate(stream, orjson.loads(payload))
