@@ -3,7 +3,8 @@
 Starts the local stack, the streaming job and the bridge, runs the scenario's devices at an
 accelerated clock, waits until silver holds this run's every message (the audit core,
 ``spark.audit``, reading the Delta tables with delta-rs), stops them, runs the reports and
-prints the audit's verdict and where to look further. Ctrl-C stops everything it started.
+prints the audit's verdict (read from the JSON the report writes, ``--audit-json``) and where
+to look further. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -11,27 +12,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from contract.manifest import Manifest, ManifestError
+from drills import children
+from drills.clock import DEVICES_TIMEOUT_S, SimulatedClock, fleet_lead_s
+from drills.flow import STREAM_TOPICS, MqttCounter, delta, kafka_offsets
+from drills.watch import Counts, Watcher, counts_table, covers
 from spark import audit
 from spark.reader import LakeReader
-from spark.settings import DEFAULT_LATE_AFTER_S
-from stack import pipeline
+from spark.settings import DEFAULT_LATE_AFTER_S, default_checkpoint
 from stack.env import REPO_ROOT, load_env
 from stack.errors import StackError
-from stack.flow import STREAM_TOPICS, MqttCounter, delta, kafka_offsets
 from stack.layout import Layout
+from stack.process import Process, running
 
 console = Console(stderr=True)
 PARTS = {
@@ -40,46 +42,10 @@ PARTS = {
     "stream": "spark.stream",
     "report": "spark.report",
 }
-Counts = Mapping[str, int]
 
 
 def missing_parts() -> list[str]:
     return [name for name, mod in PARTS.items() if importlib.util.find_spec(mod) is None]
-
-
-def counts_table(
-    rows: Mapping[str, Counts], title: str, rates: Mapping[str, float] | None = None
-) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("stage")
-    for name in STREAM_TOPICS:
-        table.add_column(name, justify="right")
-    table.add_column("total", justify="right")
-    if rates is not None:
-        table.add_column("msg/s", justify="right")
-    for stage, counts in rows.items():
-        values = [counts.get(n, 0) for n in STREAM_TOPICS]
-        cells = [stage, *(f"{v:,}" for v in values), f"{sum(values):,}"]
-        if rates is not None:
-            cells.append(f"{rates.get(stage, 0.0):,.0f}")
-        table.add_row(*cells)
-    return table
-
-
-DEVICES_TIMEOUT_S = 3600.0
-"""The longest the demo lets its devices publish (wall-clock seconds)."""
-
-
-def fleet_lead_s(clock: SimulatedClock, speed: float) -> float:
-    """How far the fleet's event times can run ahead of Kafka's timestamps in this run.
-
-    The streaming job quarantines a row dated more than ``--max-skew`` after its Kafka
-    timestamp (a device with a bad clock). The demo's fleet is ahead on purpose: its clock
-    starts where the last run ended and runs ``speed`` times faster than the wall clock, so
-    its own streaming job allows that much and no more.
-    """
-    ahead = (clock.start - datetime.now(UTC)).total_seconds()
-    return max(0.0, ahead) + speed * DEVICES_TIMEOUT_S + 300.0
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -89,83 +55,88 @@ def read_manifest(path: Path) -> Manifest:
         raise StackError(f"the devices' manifest: {exc}") from None
 
 
-def covers(have: Counts, want: Counts) -> bool:
-    return all(have.get(k, 0) >= v for k, v in want.items())
+@dataclass
+class DemoRun:
+    """One demo run: its folder and files, the children it starts and the lake it reads."""
+
+    scenario: str
+    speed: float
+    env: dict[str, str]
+    run_dir: Path
+    state_dir: Path
+    checkpoint: Path
+    clock: SimulatedClock
+    reader: LakeReader
+
+    @classmethod
+    def prepare(cls, args: argparse.Namespace, env: dict[str, str]) -> DemoRun:
+        layout = Layout.from_env(env)
+        run_dir = layout.root / "demo" / time.strftime("%Y%m%d-%H%M%S")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            scenario=args.scenario,
+            speed=args.speed,
+            env=env,
+            run_dir=run_dir,
+            state_dir=layout.root / "devices",
+            checkpoint=default_checkpoint(env),
+            clock=SimulatedClock(layout.root / "demo" / "clock.json", args.scenario),
+            reader=LakeReader.from_env(env),
+        )
+
+    @property
+    def child_env(self) -> dict[str, str]:
+        return {**self.env, "PYTHONUNBUFFERED": "1"}
+
+    @property
+    def manifest(self) -> Path:
+        return self.run_dir / "manifest.json"
+
+    @property
+    def audit_json(self) -> Path:
+        return self.run_dir / "audit.json"
+
+    def processes(self) -> tuple[Process, Process, Process]:
+        """The streaming job, the bridge and the devices, in start order (not started)."""
+        start = self.clock.next_start()
+        stream = children.stream(
+            self.run_dir,
+            self.child_env,
+            "--trigger",
+            "5 seconds",
+            "--checkpoint",
+            str(self.checkpoint),
+            "--max-skew",
+            f"{fleet_lead_s(self.clock, self.speed):.0f} seconds",
+            # Ten simulated minutes pass in 2.5 s at 240x, inside one batch: late is judged in
+            # the fleet's time, or nearly every row of the run would be recorded as late.
+            "--late-after",
+            f"{DEFAULT_LATE_AFTER_S * self.speed:.0f} seconds",
+        )
+        bridge = children.bridge(self.run_dir, self.child_env)
+        devices = children.devices(
+            self.scenario,
+            self.run_dir,
+            self.child_env,
+            "--speed",
+            str(self.speed),
+            "--start",
+            start,
+            "--manifest",
+            str(self.manifest),
+            "--state-dir",
+            str(self.state_dir),
+        )
+        return stream, bridge, devices
 
 
-class Watcher:
-    """Polls the stage probes and redraws one live table with counts and rates."""
+@dataclass
+class Landed:
+    """What the pipeline phase saw: the devices' manifest and the last live counts."""
 
-    def __init__(
-        self,
-        live: Live,
-        probes: Mapping[str, Callable[[], dict[str, int]]],
-        status: Callable[[], str],
-    ) -> None:
-        self.live = live
-        self.probes = probes
-        self.status = status
-        self.began = time.monotonic()
-        self.rows: dict[str, dict[str, int]] = {}
-        self._last: tuple[float, dict[str, int]] | None = None
-
-    def poll(self, phase: str) -> dict[str, dict[str, int]]:
-        now = time.monotonic()
-        self.rows = {stage: probe() for stage, probe in self.probes.items()}
-        totals = {stage: sum(c.values()) for stage, c in self.rows.items()}
-        rates: dict[str, float] = {}
-        if self._last is not None and now > self._last[0]:
-            span = now - self._last[0]
-            rates = {s: (totals[s] - self._last[1].get(s, 0)) / span for s in totals}
-        self._last = (now, totals)
-        title = f"{phase}  ·  {now - self.began:.0f} s  ·  {self.status()}"
-        self.live.update(counts_table(self.rows, title, rates))
-        return self.rows
-
-    def until(
-        self, phase: str, done: Callable[[dict[str, dict[str, int]]], bool], timeout: float
-    ) -> bool:
-        """Redraw every 2 s until ``done(rows)``; False when ``timeout`` passes first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if done(self.poll(phase)):
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(2.0)
-
-
-class SimulatedClock:
-    """Where the next run's simulated time starts: now, or after the previous run ended.
-
-    An accelerated clock runs ahead of the wall clock; a second run starting at "now" again
-    would be hours behind the first run's events, and the streaming job would record every
-    row of it as late (they still land in silver). So each run starts where the last ended.
-    """
-
-    def __init__(self, path: Path, scenario: str) -> None:
-        self.path = path
-        self.scenario = scenario
-        self.start = datetime.now(UTC).replace(microsecond=0)
-
-    def _saved(self) -> dict[str, str]:
-        try:
-            return json.loads(self.path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-
-    def next_start(self) -> str:
-        ended = self._saved().get(self.scenario)
-        if ended:
-            self.start = max(self.start, datetime.fromisoformat(ended) + timedelta(minutes=1))
-        return self.start.isoformat().replace("+00:00", "Z")
-
-    def ended(self, manifest: Manifest) -> None:
-        seconds = float(manifest.stats.get("sim_seconds", 0.0))
-        saved = self._saved()
-        saved[self.scenario] = (self.start + timedelta(seconds=seconds)).isoformat()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(saved, indent=2) + "\n")
+    published: Manifest
+    rows: dict[str, dict[str, int]]
+    caught_up: bool
 
 
 def settle(
@@ -173,7 +144,7 @@ def settle(
     reader: LakeReader,
     manifest: Manifest,
     target: Mapping[str, int],
-    stream: pipeline.Component,
+    stream: Process,
     timeout: float,
 ) -> audit.Audit:
     """Wait until silver holds every message of this run; return the audit that says so.
@@ -198,7 +169,7 @@ def settle(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m drills demo", description=__doc__)
     parser.add_argument("--scenario", default="london-birmingham")
     parser.add_argument(
         "--speed", type=float, default=240.0, help="simulated seconds per second (default 240)"
@@ -217,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
-        # The children are stopped by now (pipeline.running); the servers this run started
-        # go too, so an interrupted demo leaves nothing behind that was not there before.
+        # The children are stopped by now (stack.process.running); the servers this run
+        # started go too, so an interrupted demo leaves nothing behind that was not there.
         started = [s for s in Services.build().servers() if s.pid and s.name not in already]
         for server in started:
             server.stop()
@@ -244,6 +215,7 @@ def live_page(scenario: str, env: Mapping[str, str]) -> contextlib.AbstractConte
 
 
 def run(args: argparse.Namespace) -> int:
+    """The demo's steps: the stack, the pipeline until the lake caught up, the reports."""
     import stack
 
     started = time.monotonic()
@@ -253,50 +225,31 @@ def run(args: argparse.Namespace) -> int:
     if gaps:
         console.print(f"[yellow]not built yet: {', '.join(gaps)}; the demo stops at the stack.")
         return 0
+    demo = DemoRun.prepare(args, env)
+    landed = run_pipeline(demo, args.settle_timeout)
+    if not landed.caught_up:
+        console.print(
+            f"[yellow]the lake did not catch up within {args.settle_timeout:.0f} s; the audit "
+            f"will show what is missing (logs in {demo.run_dir})"
+        )
+    result = run_reports(demo)
+    stages = {
+        "published (devices)": landed.published.totals(),
+        **landed.rows,
+        "in silver (this run)": result.per_stream("received"),
+    }
+    summary(stages, result.verdict(), env, demo.run_dir, time.monotonic() - started)
+    return 0 if result.ok else 1
 
-    layout = Layout.from_env(env)
-    run_dir = layout.root / "demo" / time.strftime("%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    manifest = run_dir / "manifest.json"
-    checkpoint = layout.root / "checkpoints" / "stream"
-    child_env = {**env, "PYTHONUNBUFFERED": "1"}
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    reader = LakeReader.from_env(env)
 
+def run_pipeline(demo: DemoRun, settle_timeout: float) -> Landed:
+    """Stream, bridge and devices with the live table; then wait until silver holds the run."""
+    bootstrap = demo.env["KAFKA_BOOTSTRAP_SERVERS"]
     kafka_base = kafka_offsets(bootstrap)
-    silver_base = reader.silver_rows()
-    clock = SimulatedClock(layout.root / "demo" / "clock.json", args.scenario)
-    start = clock.next_start()
-    stream = pipeline.stream(
-        run_dir,
-        child_env,
-        "--trigger",
-        "5 seconds",
-        "--checkpoint",
-        str(checkpoint),
-        "--max-skew",
-        f"{fleet_lead_s(clock, args.speed):.0f} seconds",
-        # Ten simulated minutes pass in 2.5 s at 240x, inside one batch: late is judged in the
-        # fleet's time, or nearly every row of the run would be recorded as late.
-        "--late-after",
-        f"{DEFAULT_LATE_AFTER_S * args.speed:.0f} seconds",
-    )
-    bridge = pipeline.bridge(run_dir, child_env)
-    devices = pipeline.devices(
-        args.scenario,
-        run_dir,
-        child_env,
-        "--speed",
-        str(args.speed),
-        "--start",
-        start,
-        "--manifest",
-        str(manifest),
-        "--state-dir",
-        str(layout.root / "devices"),
-    )
-    console.print(f"==> logs of this run in {run_dir}")
-    page = live_page(args.scenario, env)
+    silver_base = demo.reader.silver_rows()
+    stream, bridge, devices = demo.processes()
+    console.print(f"==> logs of this run in {demo.run_dir}")
+    page = live_page(demo.scenario, demo.env)
     console.print(
         "==> starting the streaming job (a Spark JVM: its first batch takes a while), "
         "the bridge and the devices"
@@ -309,12 +262,12 @@ def run(args: argparse.Namespace) -> int:
         return f"devices {cars}, bridge {'up' if bridge.alive else 'down'}, Spark {spark}"
 
     counter = MqttCounter(
-        env, client_id=f"cityfleet-demo-{int(time.time())}", device_prefix=f"{args.scenario}-"
+        demo.env, client_id=f"cityfleet-demo-{int(time.time())}", device_prefix=f"{demo.scenario}-"
     )
     with (
         page,
         counter as mqtt_seen,
-        pipeline.running(stream, bridge),
+        running(stream, bridge),
         Live(console=console, refresh_per_second=2) as live,
     ):
         watcher = Watcher(
@@ -322,63 +275,69 @@ def run(args: argparse.Namespace) -> int:
             {
                 "published (MQTT)": mqtt_seen.snapshot,
                 "in Kafka": lambda: delta(kafka_offsets(bootstrap), kafka_base),
-                "in silver": lambda: delta(reader.silver_rows(), silver_base),
+                "in silver": lambda: delta(demo.reader.silver_rows(), silver_base),
             },
             status,
         )
-        devices.start()
-        try:
-            watcher.until(
-                f"{args.scenario}: devices publishing",
-                lambda _rows: not (devices.alive and bridge.alive and stream.alive),
-                DEVICES_TIMEOUT_S,
-            )
-        finally:
-            devices.stop()
-        for part in (devices, bridge, stream):
-            part.check()
-        published = read_manifest(manifest)
+        publish(watcher, demo.scenario, devices, bridge, stream)
+        published = read_manifest(demo.manifest)
         expected = published.totals()
-        clock.ended(published)
+        demo.clock.ended(published)
         console.print(f"==> devices done: {sum(expected.values()):,} messages published")
         relayed = watcher.until(
             "bridge relaying the last messages",
             lambda rows: covers(rows["in Kafka"], expected) or not bridge.alive,
             60,
         )
-        result = settle(watcher, reader, published, expected, stream, args.settle_timeout)
-        landed = result.missing == 0
+        result = settle(watcher, demo.reader, published, expected, stream, settle_timeout)
         rows = watcher.rows
         console.print("==> stopping the bridge and the streaming job")
     for part in (bridge, stream):
         part.check()
-    if not (relayed and landed):
-        console.print(
-            f"[yellow]the lake did not catch up within {args.settle_timeout:.0f} s; the audit "
-            f"will show what is missing (logs in {run_dir})"
+    return Landed(published, rows, caught_up=relayed and result.missing == 0)
+
+
+def publish(
+    watcher: Watcher, scenario: str, devices: Process, bridge: Process, stream: Process
+) -> None:
+    """Run the devices to their end (or until a part of the pipeline died); raise if one did."""
+    devices.start()
+    try:
+        watcher.until(
+            f"{scenario}: devices publishing",
+            lambda _rows: not (devices.alive and bridge.alive and stream.alive),
+            DEVICES_TIMEOUT_S,
         )
+    finally:
+        devices.stop()
+    for part in (devices, bridge, stream):
+        part.check()
+
+
+def run_reports(demo: DemoRun) -> audit.Audit:
+    """``python -m spark.report all``; its audit, read back from the JSON it wrote.
+
+    The verdict is the audit core's own result, the one the report printed and drew: read
+    from ``--audit-json``, never parsed back out of the report's output. The report runs
+    once, to its end, with its output shown: ``subprocess.run``, not a supervised child.
+    """
     console.print("==> running the reports (Spark batch over the lake)")
+    demo.audit_json.unlink(missing_ok=True)
+    argv = ["-m", "spark.report", "all", "--manifest", str(demo.manifest)]
     report = subprocess.run(
-        [pipeline.PYTHON, "-m", "spark.report", "all", "--manifest", str(manifest)],
-        env=child_env,
+        [children.PYTHON, *argv, "--audit-json", str(demo.audit_json)],
+        env=demo.child_env,
         capture_output=True,
         text=True,
         check=False,
     )
     sys.stdout.write(report.stdout)
-    (run_dir / "report.log").write_text(report.stdout + report.stderr)
-    if report.returncode != 0:
-        raise StackError(f"the reports failed (exit {report.returncode}); see {run_dir}/report.log")
-    # The verdict is the audit core's own result, the one the report printed: never parsed
-    # back out of the report's output. Read again after the stream stopped, so it is final.
-    result = audit.run(reader, published)
-    stages = {
-        "published (devices)": expected,
-        **rows,
-        "in silver (this run)": result.per_stream("received"),
-    }
-    summary(stages, result.verdict(), env, run_dir, time.monotonic() - started)
-    return 0 if result.ok else 1
+    (demo.run_dir / "report.log").write_text(report.stdout + report.stderr)
+    if report.returncode != 0 or not demo.audit_json.is_file():
+        raise StackError(
+            f"the reports failed (exit {report.returncode}); see {demo.run_dir}/report.log"
+        )
+    return audit.Audit.read(demo.audit_json)
 
 
 def summary(
@@ -390,7 +349,7 @@ def summary(
 ) -> None:
     out = Console()
     out.print(counts_table(rows, "messages per stream at each stage"))
-    out.print(f"[bold]{verdict or 'audit: no verdict printed by the report'}")
+    out.print(f"[bold]{verdict}")
     html = sorted((REPO_ROOT / "reports").glob("*.html"), key=lambda p: p.stat().st_mtime)
     bucket = env["S3_BUCKET"]
     port = env.get("MQTT_PORT", "1883")

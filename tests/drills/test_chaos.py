@@ -20,7 +20,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from stack import chaos
+from drills import chaos
 
 pytestmark = [pytest.mark.integration]
 

@@ -136,7 +136,8 @@ def cluster_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
 @pytest.mark.slow
 @pytest.mark.timeout(3000)  # eight JVMs and a drill: ~25 min on a loaded two-core machine
 def test_cluster_loses_and_duplicates_nothing_when_a_broker_dies(cluster_env, capsys) -> None:
-    from stack import cluster_drill, core
+    from drills import cluster as cluster_drill
+    from stack import core
 
     rows = {r.service: r for r in core.status(cluster_env)}
     for name in ("kafka-1", "kafka-2", "kafka-3", "spark-master", "spark-worker-1",
