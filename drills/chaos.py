@@ -25,8 +25,8 @@ from rich.console import Console
 from contract.manifest import Manifest
 from drills import children
 from drills.clock import SimulatedClock
-from drills.faults import Fault, FaultAudit, charge, conclude, inject
-from drills.flow import count_or_down, kafka_total, lake_root, silver_total, wait_for_rows
+from drills.faults import Fault, FaultAudit, charge, conclude, inject_all, wait_for_silver
+from drills.flow import count_or_down, kafka_total, lake_root, silver_total
 from drills.servers import Servers, private_servers
 from spark.reader import LakeReader
 from stack.layout import Layout
@@ -150,19 +150,12 @@ def run_drill(
     with running(stream, bridge):
         children.wait_for_query(run_dir / "checkpoint", stream, timeout=600)
         devices.start()
-        for fault in faults:
-            time.sleep(interval)
-            for part in (state["devices"], bridge, stream):
-                part.check()
-            inject(fault, RECOVERY_TIMEOUT_S)
-        time.sleep(interval)
+        inject_all(faults, interval, lambda: (state["devices"], bridge, stream), RECOVERY_TIMEOUT_S)
         state["devices"].stop()
         state["devices"].check()
         drill.devices_ended()
         expected = Manifest.read_all(drill.manifests)
-        total = sum(e.count for e in expected.expected())
-        console.print(f"==> devices stopped; {total:,} messages to find in silver")
-        wait_for_rows(drill.reader, total, timeout=settle_timeout)
+        wait_for_silver(drill.reader, expected, settle_timeout)
     return faults, charge(drill.reader, expected, faults)
 
 

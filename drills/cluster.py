@@ -25,8 +25,16 @@ from rich.console import Console
 
 from contract.manifest import Manifest
 from drills import children
-from drills.faults import Fault, FaultAudit, charge, conclude, inject, wait_for_growth
-from drills.flow import count_or_down, kafka_total, lake_root, silver_total, wait_for_rows
+from drills.faults import (
+    Fault,
+    FaultAudit,
+    charge,
+    conclude,
+    inject_all,
+    wait_for_growth,
+    wait_for_silver,
+)
+from drills.flow import count_or_down, kafka_total, lake_root, silver_total
 from spark.reader import LakeReader
 from stack.cluster import ClusterBroker, KafkaCluster, SparkCluster, topology
 from stack.errors import StackError
@@ -135,18 +143,11 @@ def run_drill(
                 raise StackError(
                     f"no row reached silver in {RECOVERY_TIMEOUT_S:.0f} s; see {stream.log_file}"
                 )
-            for fault in plan:
-                time.sleep(interval)
-                for part in (devices, bridge, stream):
-                    part.check()
-                inject(fault, RECOVERY_TIMEOUT_S)
-            time.sleep(interval)
+            inject_all(plan, interval, lambda: (devices, bridge, stream), RECOVERY_TIMEOUT_S)
         # the devices flushed on SIGTERM and wrote their manifest
         devices.check()
         expected = Manifest.read(drill.manifest)
-        total = sum(e.count for e in expected.expected())
-        console.print(f"==> devices done; {total:,} messages to find in silver")
-        wait_for_rows(drill.reader, total, timeout=settle_timeout)
+        wait_for_silver(drill.reader, expected, settle_timeout)
     return plan, charge(drill.reader, expected, plan)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from contract.manifest import Manifest
+from drills.flow import wait_for_rows
 from spark import audit as audit_core
 from spark.reader import LakeReader
 from stack.errors import StackError
+from stack.process import Process
 
 console = Console(stderr=True)
 
@@ -57,6 +59,29 @@ def inject(fault: Fault, recovery_timeout: float) -> None:
     fault.inject()
     fault.recovery_s = wait_for_growth(fault.progress, timeout=recovery_timeout)
     console.print(f"    flowing again after {fault.recovery_s or float('nan'):.1f} s")
+
+
+def inject_all(
+    faults: list[Fault],
+    interval: float,
+    parts: Callable[[], Iterable[Process]],
+    recovery_timeout: float,
+) -> None:
+    """Inject the faults ``interval`` s apart (and wait as long after the last), each only
+    while every one of ``parts()`` (the pipeline's processes now) is still running fine."""
+    for fault in faults:
+        time.sleep(interval)
+        for part in parts():
+            part.check()
+        inject(fault, recovery_timeout)
+    time.sleep(interval)
+
+
+def wait_for_silver(reader: LakeReader, expected: Manifest, timeout: float) -> None:
+    """After the devices stopped: until silver holds as many rows as they published."""
+    total = sum(e.count for e in expected.expected())
+    console.print(f"==> devices done; {total:,} messages to find in silver")
+    wait_for_rows(reader, total, timeout=timeout)
 
 
 @dataclass
