@@ -41,7 +41,7 @@ status: $(STAMP) ## Health of each local server, by a real protocol call
 	@$(PY) -m stack status
 
 demo: $(STAMP) ## The whole pipeline on London to Birmingham, ending in a report
-	@$(PY) -m stack demo --scenario $(SCENARIO)
+	@$(PY) -m drills demo --scenario $(SCENARIO)
 
 live: $(STAMP) ## The live map in a browser while the scenario's devices run (Ctrl-C stops)
 	@$(PY) -m stack up
@@ -76,7 +76,7 @@ bench-quick: $(STAMP) ## A shorter benchmark run (under 5 minutes)
 
 chaos: $(STAMP) ## Fault drill: kill and restart every component under load, then audit
 	@$(PY) -m stack up
-	@$(PY) -m $(if $(filter cluster,$(TOPOLOGY)),stack.cluster_drill,stack chaos)
+	@$(PY) -m drills $(if $(filter cluster,$(TOPOLOGY)),cluster,chaos)
 
 clean: ## Stop the servers and delete all local state (.cityfleet/, .env)
 	-@test -x $(PY) && $(PY) -m stack down

@@ -2,7 +2,8 @@
 
 QoS 1, ack-after-Kafka, valid ~400-byte vehicle messages. The backlog is pre-loaded into the
 bridge's persistent session (a first short run creates it), so the figure is the bridge's own
-rate: first message received to last PUBACK sent, read from the bridge's ``stopped:`` line.
+rate: first message received to last PUBACK sent, ``busy_s`` of the JSON summary each bridge
+writes at exit (``--summary``).
 Reference: Mosquitto's raw QoS 1 rate to one ``mosquitto_sub`` in the same run.
 Run: ``python -m benchmarks.bridge [--quick]``.
 """
@@ -18,9 +19,9 @@ import orjson
 
 from benchmarks.reference import mosquitto_raw_rate
 from benchmarks.results import Row, report, row
-from bridge.harness import BridgeRun, publish
 from cityconf.env import load_env
 from contract import message_id
+from drills.harness import BridgeRun, publish
 
 DEVICES = 8
 

@@ -24,10 +24,12 @@ from cityconf.env import load_env
 from cityconf.errors import UserError
 from cityconf.layout import Layout
 from contract import DATA_STREAMS
+from contract.manifest import Manifest
+from drills import children
+from drills.flow import lake_root, s3_filesystem
 from spark.lake import silver
-from stack import pipeline
-from stack.chaos import last_seqs
-from stack.drill import Lake
+from spark.reader import LakeReader
+from stack.process import running
 
 
 class SilverWatch:
@@ -35,8 +37,9 @@ class SilverWatch:
     its commit was first seen − event time (a file Spark has written but Delta has not yet
     committed is not readable, so it does not count)."""
 
-    def __init__(self, lake: Lake) -> None:
-        self.lake = lake
+    def __init__(self, env: Mapping[str, str], root_uri: str) -> None:
+        self.reader = LakeReader.from_env(env, root_uri)
+        self.s3 = s3_filesystem(env)
         self.seen: set[str] = set()
         self.latencies: list[float] = []
         self.rows = 0
@@ -45,7 +48,7 @@ class SilverWatch:
     def poll(self) -> None:
         now = time.time()
         for stream in DATA_STREAMS:
-            table = self.lake.reader.table(silver(stream), refresh=True)
+            table = self.reader.table(silver(stream), refresh=True)
             if table is None:
                 continue
             fresh = [f for f in table.file_uris() if f not in self.seen]
@@ -54,7 +57,7 @@ class SilverWatch:
             self.seen.update(fresh)
             paths = [f.removeprefix("s3://").removeprefix("s3a://") for f in fresh]
             stamps = (
-                ds.dataset(paths, format="parquet", filesystem=self.lake.s3)
+                ds.dataset(paths, format="parquet", filesystem=self.s3)
                 .to_table(columns=["timestamp"])
                 .column("timestamp")
                 .to_pylist()
@@ -85,15 +88,15 @@ def run_pipeline(
     run_id = f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run_dir = Layout.from_env(env).root / "bench" / run_id
     run_dir.mkdir(parents=True)
-    lake = Lake(env, f"bench/{run_id}")
+    root_uri = lake_root(env, f"bench/{run_id}")
     child_env = {**env, "PYTHONUNBUFFERED": "1"}
-    stream = pipeline.stream(
+    stream = children.stream(
         run_dir,
         child_env,
         "--trigger",
         "2 seconds",
         "--output-root",
-        lake.root_uri,
+        root_uri,
         "--checkpoint",
         str(run_dir / "checkpoint"),
         "--starting-offsets",
@@ -101,9 +104,9 @@ def run_pipeline(
         "--max-skew",
         f"{fleet_lead_s + 300:.0f} seconds",
     )
-    bridge = pipeline.bridge(run_dir, child_env)
+    bridge = children.bridge(run_dir, child_env)
     manifest = run_dir / "manifest.json"
-    devices = pipeline.devices(
+    devices = children.devices(
         scenario,
         run_dir,
         child_env,
@@ -115,10 +118,10 @@ def run_pipeline(
         "now",
         *device_args,
     )
-    watch = SilverWatch(lake)
+    watch = SilverWatch(env, root_uri)
     cpu = CpuMeter()
-    with pipeline.running(stream, bridge):
-        lake.wait_for_stream(run_dir / "checkpoint", timeout=180, stream=stream)
+    with running(stream, bridge):
+        children.wait_for_query(run_dir / "checkpoint", stream, timeout=180)
         cpu.add("spark", [stream.pid])
         cpu.add("bridge", [bridge.pid])
         cpu.add_servers(server_ports(env))
@@ -131,7 +134,7 @@ def run_pipeline(
             watch.poll()
             time.sleep(1)
         devices.check()
-        expected = sum(last_seqs([manifest]).values())
+        expected = sum(e.count for e in Manifest.read(manifest).expected())
         deadline = time.monotonic() + timeout
         while watch.rows < expected and time.monotonic() < deadline:
             stream.check()

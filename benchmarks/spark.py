@@ -175,8 +175,8 @@ def rate_to_parquet(spark, seconds: float, tmp: Path) -> tuple[float, float]:
 
 def latency(spark, env: Mapping[str, str], seconds: float, tmp: Path) -> list[float]:
     from benchmarks.pipeline import SilverWatch
+    from drills.flow import lake_root
     from spark.stream import start_query
-    from stack.drill import Lake
 
     prefix = f"bench-lat-{uuid.uuid4().hex[:8]}-"
     topic = _topic(env, prefix)
@@ -186,7 +186,7 @@ def latency(spark, env: Mapping[str, str], seconds: float, tmp: Path) -> list[fl
         if query.exception() is not None:
             raise RuntimeError(f"latency query failed: {query.exception()}")
         time.sleep(0.5)
-    watch = SilverWatch(Lake(env, f"bench/{prefix.rstrip('-')}"))
+    watch = SilverWatch(env, lake_root(env, f"bench/{prefix.rstrip('-')}"))
     stop = threading.Event()
 
     def produce_live() -> None:

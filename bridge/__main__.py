@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+import orjson
+
 import contract
 from cityconf.env import load_env
 from cityconf.errors import BAD_INPUT, FAILED, UserError
@@ -44,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit after this long idle")
     p.add_argument("--max-messages", type=int, metavar="N", help="exit after N messages")
+    p.add_argument(
+        "--summary",
+        type=Path,
+        metavar="PATH",
+        help="at exit, write a JSON summary here: busy_s and the counters (for benchmarks)",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p.parse_args(argv)
 
@@ -57,6 +65,14 @@ def _kafka_topics(s: Settings) -> set[str]:
         for stream in contract.ALL_STREAMS:
             topics.add(route.topic.format(stream=stream.name, stream_topic=stream.kafka_topic))
     return topics
+
+
+def write_summary(path: Path, summary: dict[str, object]) -> None:
+    """Write under a temporary name, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    partial.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         bridge = Bridge(settings, RunLimits(args.idle_exit, args.max_messages))
         install_signals(bridge)
         bridge.run()
+        if args.summary:
+            write_summary(args.summary, bridge.summary())
     except (BridgeError, KafkaUnavailable) as exc:
         print(f"cityfleet-bridge: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)

@@ -410,10 +410,15 @@ class Bridge:
             while self.client.want_write() and time.monotonic() < end:
                 self.client.loop_write()
                 time.sleep(0.001)
+        summary = self.summary()
+        counters = " ".join(f"{k}={v}" for k, v in summary["counts"].items())
+        log.info("stopped: %s busy_s=%.3f", counters, summary["busy_s"])
+
+    def summary(self) -> dict[str, Any]:
+        """What this run did, as ``--summary`` writes it: ``busy_s`` (first message received
+        to last ack sent, the benchmarks' denominator) and the counters."""
         busy = self._last_ack_at - self._first_at if self._first_at else 0.0
-        counters = " ".join(f"{k}={v}" for k, v in self.stats.counters().items())
-        # busy_s: first message received to last ack sent; benchmarks read it from this line.
-        log.info("stopped: %s busy_s=%.3f", counters, max(busy, 0.0))
+        return {"busy_s": round(max(busy, 0.0), 6), "counts": self.stats.counters()}
 
 
 def install_signals(bridge: Bridge) -> None:

@@ -12,8 +12,9 @@ from cityconf.env import load_env
 from cityconf.errors import UserError
 from cityconf.keys import default
 from devices.loader import ScenarioError
+from drills import children
 from live.server import serve
-from stack import pipeline
+from stack.process import Process, running
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,15 +54,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def devices_child(
-    args: argparse.Namespace, env: dict[str, str], log_dir: Path
-) -> pipeline.Component:
+def devices_child(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> Process:
     extra = ["--start", "now"]
     if args.speed is not None:
         extra += ["--speed", str(args.speed)]
     if args.id_prefix:
         extra += ["--id-prefix", args.id_prefix]
-    return pipeline.devices(args.scenario, log_dir, {**env, "PYTHONUNBUFFERED": "1"}, *extra)
+    return children.devices(args.scenario, log_dir, {**env, "PYTHONUNBUFFERED": "1"}, *extra)
 
 
 def shoot(url: str, path: Path, after: float) -> int:
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"live map of {args.scenario}: {server.url}", flush=True)
         log_dir = server.settings.layout.root / "live" / time.strftime("%Y%m%d-%H%M%S")
         child = devices_child(args, env, log_dir) if args.run_devices else None
-        with pipeline.running(*([child] if child else [])):
+        with running(*([child] if child else [])):
             if child:
                 print(f"devices running (log {child.log_file})", flush=True)
             if args.screenshot:

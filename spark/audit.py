@@ -1,8 +1,9 @@
 """The completeness audit: per stream and device, what the devices published against silver.
 
-One core for every caller: the report's audit section (``spark.report``), the demo's verdict
-and totals (``stack.demo``) and the fault drill (``stack.chaos``) all call :func:`run`, so they
-cannot disagree. It reads the Delta tables with delta-rs (``spark.reader``), no Spark session.
+One core for every caller: the report's audit section (``spark.report``, which also writes it
+as JSON with ``--audit-json``), the demo's verdict and totals (``drills.demo`` reads that JSON)
+and the fault drills (``drills.faults``) all call :func:`run`, so they cannot disagree. It
+reads the Delta tables with delta-rs (``spark.reader``), no Spark session.
 
 Silver holds every valid row exactly once however late it came, so the audit counts silver
 alone; the late record (``late``) only says which rows came late. Per (stream, device):
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,6 +128,23 @@ class Audit:
             },
             option=orjson.OPT_INDENT_2,
         )
+
+    def write(self, path: Path) -> None:
+        """``to_json`` into ``path`` (``spark.report --audit-json``), whole or not at all."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(self.to_json())
+        partial.replace(path)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Audit:
+        """The audit ``to_json`` wrote (its rows; ``missing_seqs`` and Kafka times stay out)."""
+        rows = orjson.loads(data)["rows"]
+        return cls(tuple(DeviceAudit(**{**r, "gap_ranges": tuple(r["gap_ranges"])}) for r in rows))
+
+    @classmethod
+    def read(cls, path: Path) -> Audit:
+        return cls.from_json(path.read_bytes())
 
 
 def verdict(rows: Sequence[Mapping[str, Any]]) -> str:

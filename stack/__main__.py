@@ -1,4 +1,4 @@
-"""`python -m stack up|down|status|demo|chaos`: the local servers from the command line."""
+"""`python -m stack up|down|status`: the local servers from the command line."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from cityconf.errors import UserError
 
 DELEGATED = {
-    "demo": "stack.demo",
-    "chaos": "stack.chaos",
     "provision": "stack.provision",
     "install": "stack.provision",
 }
+MOVED = {"demo": "python -m drills demo", "chaos": "python -m drills chaos"}
+"""Commands that left ``stack/`` (it runs the servers only): where they went."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +93,9 @@ def _delegate(name: str, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if argv and argv[0] in MOVED:
+        print(f"`python -m stack {argv[0]}` is now `{MOVED[argv[0]]}`", file=sys.stderr)
+        return 2
     try:
         if argv and argv[0] in DELEGATED:
             return _delegate(argv[0], argv[1:])

@@ -1,8 +1,16 @@
-"""Detached server processes: start in their own session, pid files, graceful stop, log tails.
+"""The one process runner: child processes in their own session, log files, stops, pid files.
 
-``Supervised`` is one process known by its pid file; ``Server`` is what every local server
-(Mosquitto, Kafka, S3) shares on top of it, written once: its pid and log files named after it,
-the ports checked free before a start, start (or reuse) and wait until healthy, stop and kill.
+``Process`` is every child the project starts: its output appended to a log file, in a session
+of its own (a Ctrl-C reaches only the parent, which then stops its children in a known order),
+with a graceful stop, a crash-like kill and a one-line error naming the log. The pipeline's
+processes under the demo and the drills (``drills.children``) and the bridge under the tests
+and benchmarks (``drills.harness``) are ``Process``es; ``running`` starts several and stops
+them in reverse order whatever happens.
+
+``Supervised`` is a server process known by its pid file, started as a ``Process`` and found
+again by a later command; ``Server`` is what every local server (Mosquitto, Kafka, S3) shares
+on top of it, written once: its pid and log files named after it, the ports checked free
+before a start, start (or reuse) and wait until healthy, stop and kill.
 """
 
 from __future__ import annotations
@@ -14,9 +22,9 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import psutil
 
@@ -90,6 +98,123 @@ def log_tail(path: Path, lines: int = 3) -> str:
     return " | ".join(kept[-lines:])
 
 
+class Process:
+    """One child process, ``argv`` with its output (stdout and stderr) appended to ``log_file``."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_file: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_file = log_file
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n=== {stamp} starting: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C reaches the parent only; it stops us in order
+                close_fds=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def poll(self) -> int | None:
+        """The exit code once it exited (reaping it, so it is not a zombie), else None."""
+        return None if self.proc is None else self.proc.poll()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit code; ``subprocess.TimeoutExpired`` if it still runs after ``timeout``."""
+        assert self.proc is not None, f"{self.name} was never started"
+        return self.proc.wait(timeout)
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the whole process group (a JVM child included)."""
+        if self.alive:
+            assert self.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """``kill -9`` the whole process group, as a crash would, and reap it."""
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM to the process itself (graceful drain), then SIGKILL after ``timeout``.
+
+        Only the leader gets the SIGTERM: the streaming job's JVM is in the same group, and
+        a JVM that gets SIGTERM shuts Spark down under the Python driver mid-batch.
+        Whatever of the group outlives the leader is stopped after it.
+        """
+        if self.proc is None:
+            return None
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        return self.returncode
+
+    def check(self) -> None:
+        """Raise a UserError naming the log if the process died with an error."""
+        code = self.returncode
+        if code not in (None, 0):
+            tail = log_tail(self.log_file)
+            if len(tail) > 300:  # a JVM stack line can be pages long; the log has it all
+                tail = tail[:300] + " ..."
+            raise UserError(f"{self.name} exited with code {code}; see {self.log_file}: {tail}")
+
+    def log(self) -> str:
+        """The whole log so far (for a test's failure message)."""
+        return self.log_file.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running(*processes: Process) -> Iterator[tuple[Process, ...]]:
+    """Start processes in order; on exit stop them in reverse order, whatever happened."""
+    started: list[Process] = []
+    try:
+        for process in processes:
+            started.append(process.start())
+        yield processes
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
 class Supervised:
     """One server process known by its pid file; ``marker`` (a config path) tells it apart."""
 
@@ -98,7 +223,7 @@ class Supervised:
         self.pid_file = pid_file
         self.log_file = log_file
         self.marker = marker
-        self._child: subprocess.Popen[bytes] | None = None
+        self._child: Process | None = None
 
     @property
     def pid(self) -> int | None:
@@ -117,25 +242,13 @@ class Supervised:
         return pid
 
     def launch(self, cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> int:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        # its own session: the server survives `stack up` and its terminal
+        self._child = Process(self.name, cmd, self.log_file, env, cwd).start()
+        pid = self._child.pid
+        assert pid is not None
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
-            log.write(
-                f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode()
-            )
-            log.flush()
-            self._child = subprocess.Popen(
-                list(cmd),
-                cwd=cwd,
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # survives `stack up` and its terminal
-                close_fds=True,
-            )
-        self.pid_file.write_text(f"{self._child.pid}\n")
-        return self._child.pid
+        self.pid_file.write_text(f"{pid}\n")
+        return pid
 
     def wait_ready(self, probe: Callable[[], bool], timeout: float, hint: str) -> None:
         deadline = time.monotonic() + timeout

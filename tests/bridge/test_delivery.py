@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 import contract
-from bridge.harness import BridgeRun, publish, read_since, seqs_by_device, watermarks
+from drills.harness import BridgeRun, publish, read_since, seqs_by_device, watermarks
 from tests.bridge.helpers import sample
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import contract
-from bridge.harness import BridgeRun, publish, read_since, watermarks
+from drills.harness import BridgeRun, publish, read_since, watermarks
 from tests.bridge.helpers import sample
 
 pytestmark = pytest.mark.integration

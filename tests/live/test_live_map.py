@@ -20,9 +20,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from cityconf.env import load_env
+from drills import children
 from live.browser import WatchedPage
 from live.server import LiveServer, serve
-from stack import pipeline
+from stack.process import Process, running
 from tests.browser import artifacts_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -50,15 +51,13 @@ def live_server(live_env: dict[str, str], prefix: str) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def smoke_fleet(
-    live_env: dict[str, str], prefix: str, tmp_path: Path
-) -> Callable[..., pipeline.Component]:
+def smoke_fleet(live_env: dict[str, str], prefix: str, tmp_path: Path) -> Callable[..., Process]:
     """The smoke scenario's devices under this test's prefix at ``speed`` (not yet started)."""
 
-    def make(speed: float) -> pipeline.Component:
+    def make(speed: float) -> Process:
         env = {**live_env, "PYTHONUNBUFFERED": "1"}
         flags = ["--speed", str(speed), "--start", "now", "--no-state", "--id-prefix", prefix]
-        return pipeline.devices("smoke", tmp_path, env, *flags)
+        return children.devices("smoke", tmp_path, env, *flags)
 
     return make
 
@@ -81,14 +80,14 @@ def open_page(page: WatchedPage, server: LiveServer) -> None:
 def test_devices_appear_move_and_go_offline(
     browser_page: WatchedPage,
     live_server: LiveServer,
-    smoke_fleet: Callable[..., pipeline.Component],
+    smoke_fleet: Callable[..., Process],
     prefix: str,
 ) -> None:
     open_page(browser_page, live_server)
     assert browser_page.number("data-messages") == 0
     assert browser_page.page.locator("path.leaflet-interactive").count() >= 1  # the route
     devices = smoke_fleet(speed=8)
-    with pipeline.running(devices):
+    with running(devices):
         wait_for("two vehicles online", lambda: browser_page.number("data-devices-online") >= 2)
         first = browser_page.number("data-messages")
         wait_for(
@@ -129,11 +128,11 @@ def test_devices_appear_move_and_go_offline(
 def test_a_killed_fleet_greys_out_by_its_last_will(
     browser_page: WatchedPage,
     live_server: LiveServer,
-    smoke_fleet: Callable[..., pipeline.Component],
+    smoke_fleet: Callable[..., Process],
 ) -> None:
     open_page(browser_page, live_server)
     devices = smoke_fleet(speed=4)
-    with pipeline.running(devices):
+    with running(devices):
         wait_for(
             "vehicle markers",
             lambda: browser_page.page.locator(".vehicle-icon").count() == 2,

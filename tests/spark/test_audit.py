@@ -103,7 +103,7 @@ def test_a_bad_manifest_is_one_line_naming_file_and_field(
 
 
 def test_the_drill_charges_each_loss_and_copy_to_the_fault_before_it(tmp_path: Path) -> None:
-    from stack.drill import audit as drill_audit
+    from drills.faults import charged_audit as drill_audit
 
     t0 = lake_helpers.KAFKA_T0.timestamp()
     lake_helpers.silver(tmp_path, "vehicle", [("v1", s) for s in (1, 2, 4)])
@@ -117,3 +117,20 @@ def test_the_drill_charges_each_loss_and_copy_to_the_fault_before_it(tmp_path: P
     # seq 3 lost after seq 2 reached Kafka (t0+2, after the bridge kill); the copy came at t0+12
     assert result.lost_by_fault == {"bridge kill -9": 1}
     assert result.duplicates_by_fault == {"Kafka restart": 1}
+
+
+def test_the_audit_as_json_reads_back_with_the_same_verdict(tmp_path: Path) -> None:
+    lake_helpers.silver(tmp_path, "vehicle", [("v1", s) for s in (1, 2, 4)])
+    lake_helpers.silver(tmp_path, "gps", [("g1", 1), ("g1", 1)])
+    manifest = Manifest.from_counters(
+        {"v1": {"vehicle": {"published": 5, "last_seq": 5}}, "g1": {"gps": {"published": 1}}}, {}
+    )
+    result = audit.run(reader(tmp_path), manifest)
+    path = tmp_path / "out" / "audit.json"
+    result.write(path)
+    back = audit.Audit.read(path)
+    assert back.verdict() == result.verdict() and back.ok is result.ok is False
+    assert back.table() == result.table()
+    assert back.per_stream("received") == result.per_stream("received")
+    assert (back.missing, back.silver_duplicates) == (2, 1)
+    assert [p.name for p in path.parent.iterdir()] == ["audit.json"]  # no partial file

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cityconf.errors import UserError as StackError
+from cityconf.errors import UserError
 from cityconf.layout import Layout
 from stack.cluster import BROKERS, ClusterBroker, ClusterPorts, KafkaCluster, topology
 from stack.core import Services
@@ -67,7 +67,7 @@ def _cluster_env(home: Path) -> dict[str, str]:
 def test_topology_is_single_unless_asked() -> None:
     assert topology({}) == "single"
     assert topology({"CITYFLEET_TOPOLOGY": "cluster"}) == "cluster"
-    with pytest.raises(StackError) as err:
+    with pytest.raises(UserError) as err:
         topology({"CITYFLEET_TOPOLOGY": "swarm"})
     assert err.value.exit_code == 2 and "TOPOLOGY=cluster" in str(err.value)
 
@@ -76,10 +76,10 @@ def test_ports_follow_from_the_single_topology() -> None:
     ports = ClusterPorts.from_env({}, 9092, 9093)
     assert ports.brokers == ((9092, 9093), (9094, 9095), (9096, 9097))
     assert (ports.master, ports.master_webui, ports.worker_webui) == (7077, 8080, (8081, 8082))
-    with pytest.raises(StackError) as err:  # controller on KAFKA_PORT + 2: broker 2's port
+    with pytest.raises(UserError) as err:  # controller on KAFKA_PORT + 2: broker 2's port
         ClusterPorts.from_env({}, 9092, 9094)
     assert err.value.exit_code == 2
-    with pytest.raises(StackError):
+    with pytest.raises(UserError):
         ClusterPorts.from_env({"SPARK_MASTER_PORT": "x"}, 9092, 9093)
 
 
@@ -124,7 +124,7 @@ def cluster_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         try:
             values = core.up(progress=False, env=env)
-        except StackError as exc:
+        except UserError as exc:
             pytest.fail(f"the cluster topology did not start: {exc}", pytrace=False)
         yield {**os.environ, **env, **values}
     finally:
@@ -136,7 +136,8 @@ def cluster_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
 @pytest.mark.slow
 @pytest.mark.timeout(3000)  # eight JVMs and a drill: ~25 min on a loaded two-core machine
 def test_cluster_loses_and_duplicates_nothing_when_a_broker_dies(cluster_env, capsys) -> None:
-    from stack import cluster_drill, core
+    from drills import cluster as cluster_drill
+    from stack import core
 
     rows = {r.service: r for r in core.status(cluster_env)}
     for name in ("kafka-1", "kafka-2", "kafka-3", "spark-master", "spark-worker-1",

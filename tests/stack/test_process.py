@@ -3,15 +3,17 @@ log, in one line; a busy port stops a start before anything is launched."""
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
+import time
 
 import pytest
 
 from cityconf.errors import UserError
 from cityconf.layout import Layout
 from stack.install import require_command
-from stack.process import Port, Server, Supervised, free_port
+from stack.process import Port, Process, Server, Supervised, free_port, running
 
 pytestmark = pytest.mark.integration  # starts (tiny) processes
 
@@ -102,3 +104,38 @@ def test_a_busy_port_stops_the_start_before_launching(tmp_path):
         with pytest.raises(UserError, match="SLEEPER_PORT"):
             server.start(timeout=10)
     assert server.launches == 0 and server.pid is None
+
+
+def test_a_child_that_fails_is_one_line_naming_its_log(tmp_path):
+    script = "import sys; print('starting'); print('boom: no broker', flush=True); sys.exit(4)"
+    child = Process("child", [sys.executable, "-c", script], tmp_path / "child.log").start()
+    assert child.wait(30) == 4 and not child.alive
+    with pytest.raises(UserError) as err:
+        child.check()
+    message = str(err.value)
+    assert message.startswith("child exited with code 4; see ")
+    assert str(tmp_path / "child.log") in message and "boom: no broker" in message
+    assert "\n" not in message
+    assert "starting:" in child.log()  # the header line names the command
+
+
+def test_running_stops_children_in_reverse_order_whatever_happens(tmp_path):
+    script = (
+        "import signal, sys, time; "
+        "signal.signal(signal.SIGTERM, lambda *_: (print('stopped', time.time_ns(), "
+        "flush=True), sys.exit(0))); print('UP' + '-NOW', flush=True); time.sleep(60)"
+    )
+    first, second = (
+        Process(name, [sys.executable, "-c", script], tmp_path / f"{name}.log")
+        for name in ("first", "second")
+    )
+    with pytest.raises(RuntimeError), running(first, second):
+        for child in (first, second):
+            while "UP-NOW" not in child.log():
+                assert child.alive, child.log()
+                time.sleep(0.05)
+        raise RuntimeError("the caller failed")
+    assert (first.returncode, second.returncode) == (0, 0)
+    line = re.compile(r"^stopped (\d+)$", re.MULTILINE)
+    stopped = {c.name: int(line.search(c.log())[1]) for c in (first, second)}
+    assert stopped["second"] < stopped["first"]

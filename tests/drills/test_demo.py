@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cityconf.errors import UserError as StackError
+from cityconf.errors import UserError
 from contract.manifest import Manifest
-from stack.demo import SimulatedClock, covers, fleet_lead_s, read_manifest
-from stack.flow import committed_offsets
+from drills.clock import SimulatedClock, fleet_lead_s
+from drills.demo import read_manifest
+from drills.watch import covers
 
 
 def write_manifest(path: Path, sim_seconds: float) -> Path:
@@ -53,31 +54,9 @@ def test_manifest_totals_count_data_streams_only(tmp_path: Path) -> None:
 def test_a_broken_manifest_is_one_line_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text('{"devices": {"d": {"gps": {"published": "many"}}}}')
-    with pytest.raises(StackError) as err:
+    with pytest.raises(UserError) as err:
         read_manifest(path)
     assert str(path) in str(err.value) and "devices.d.gps" in str(err.value)
-
-
-def write_batch(folder: Path, batch: int, offsets: dict[str, int], commit: bool) -> None:
-    (folder / "offsets").mkdir(parents=True, exist_ok=True)
-    (folder / "commits").mkdir(parents=True, exist_ok=True)
-    line = json.dumps({folder.name: offsets})
-    # Spark's offset log: version, batch metadata, then one line per source (here two
-    # identical ones, as a query that reads its topic twice writes).
-    (folder / "offsets" / str(batch)).write_text(f'v1\n{{"batchWatermarkMs":0}}\n{line}\n{line}')
-    if commit:
-        (folder / "commits" / str(batch)).write_text('v1\n{"nextBatchWatermarkMs":0}')
-
-
-def test_committed_offsets_follow_the_last_committed_batch(tmp_path: Path) -> None:
-    assert committed_offsets(tmp_path)["vehicle"] == 0
-    vehicle = tmp_path / "vehicle_data"
-    write_batch(vehicle, 0, {"0": 10, "1": 5}, commit=True)
-    write_batch(vehicle, 1, {"0": 20, "1": 9}, commit=True)
-    write_batch(vehicle, 2, {"0": 90, "1": 90}, commit=False)  # planned, not yet in the lake
-    got = committed_offsets(tmp_path)
-    assert got["vehicle"] == 29
-    assert got["gps"] == 0
 
 
 def test_the_streaming_job_allows_the_fleets_clock_its_lead(tmp_path: Path) -> None:

@@ -1,18 +1,17 @@
 """Tools for proving and measuring the bridge against real servers (tests and benchmarks).
 
-Publish contract messages as the gateway account, run ``python -m bridge`` as a subprocess,
-and read back what reached Kafka since a starting watermark, with its headers.
+Publish contract messages as the gateway account, run ``python -m bridge`` as a child process
+(the one runner, ``stack.process.Process``), read its JSON summary, and read back what reached
+Kafka since a starting watermark, with its headers. Test tooling: kept out of ``bridge/``, so
+the production package ships without it.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 from paho.mqtt.properties import Properties
 
 from cityconf.env import REPO_ROOT
+from stack.process import Process
 
 Message = tuple[str, bytes]  # MQTT topic, payload
 PropsMessage = tuple[str, bytes, Properties | None]  # ... and MQTT 5 PUBLISH properties
@@ -59,58 +59,32 @@ def publish(
     return len(infos)
 
 
-@dataclass
-class BridgeRun:
-    """``python -m bridge`` as a child process, its log in a file."""
+class BridgeRun(Process):
+    """``python -m bridge ARGS`` as a child process, its log in a file and, at its exit, its
+    JSON summary (``--summary``) beside it: results are read from the file, never the log."""
 
-    env: Mapping[str, str]
-    args: list[str]
-    log_file: Path
-    proc: subprocess.Popen[bytes] | None = None
-    _log: Any = field(default=None, repr=False)
-
-    def start(self) -> BridgeRun:
-        self._log = self.log_file.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge", *self.args],
-            cwd=REPO_ROOT,
-            env={**os.environ, **self.env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def wait(self, timeout: float) -> int:
-        assert self.proc is not None
-        try:
-            return self.proc.wait(timeout=timeout)
-        finally:
-            self._log.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-        self._log.close()
-
-    def log(self) -> str:
-        return self.log_file.read_text(errors="replace")
+    def __init__(self, env: Mapping[str, str], args: list[str], log_file: Path) -> None:
+        self.summary_file = log_file.with_suffix(".summary.json")
+        argv = [sys.executable, "-m", "bridge", *args, "--summary", str(self.summary_file)]
+        super().__init__("bridge", argv, log_file, {**os.environ, **env}, cwd=REPO_ROOT)
 
     def wait_subscribed(self, timeout: float = 60.0) -> BridgeRun:
         """Until the bridge has its subscription: what is published from then on reaches it."""
         deadline = time.monotonic() + timeout
         while "MQTT subscribed" not in self.log():
-            if time.monotonic() > deadline or (self.proc and self.proc.poll() is not None):
+            if time.monotonic() > deadline or not self.alive:
                 raise RuntimeError(f"the bridge did not subscribe:\n{self.log()[-2000:]}")
             time.sleep(0.05)
         return self
 
     def final_stats(self) -> dict[str, float]:
-        """The counters of the last ``stopped:`` line (received, acked, busy_s, ...)."""
-        lines = [ln for ln in self.log().splitlines() if "stopped:" in ln]
-        if not lines:
+        """The counters of its summary (received, acked, ...) and ``busy_s``; empty when the
+        bridge has not exited cleanly (it writes the summary last)."""
+        try:
+            summary = orjson.loads(self.summary_file.read_bytes())
+        except FileNotFoundError:
             return {}
-        return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", lines[-1])}
+        return {**summary["counts"], "busy_s": summary["busy_s"]}
 
 
 def watermarks(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:

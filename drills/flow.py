@@ -1,27 +1,28 @@
-"""How many messages each stage holds: published on MQTT, in Kafka.
+"""How many messages each stage holds: published on MQTT, in Kafka, in silver.
 
-The demo and the fault drill show these live; they are cheap probes (an MQTT subscription,
-Kafka watermarks), not the audit (``spark.audit``). Silver's row counts come from the Delta
-log through ``spark.reader.LakeReader.silver_rows``.
+The demo, the fault drills and the benchmarks show or wait on these; they are cheap probes (an
+MQTT subscription, Kafka watermarks, the Delta log's row counts through
+``spark.reader.LakeReader.silver_rows``), not the audit (``spark.audit``).
 """
 
 from __future__ import annotations
 
-import json
 import threading
+import time
 from collections import Counter
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
-import pyarrow.dataset as ds
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyarrow import fs
 
+from cityconf.errors import UserError
 from cityconf.keys import value
 from cityconf.mqtt import MqttEndpoint
 from contract import DATA_STREAMS, MQTT_ROOT
+from spark.lake import default_root
+from spark.reader import LakeReader
 
 STREAM_TOPICS = {s.name: s.kafka_topic for s in DATA_STREAMS}
 
@@ -94,36 +95,9 @@ def kafka_offsets(bootstrap: str) -> dict[str, int]:
         consumer.close()
 
 
-def committed_offsets(checkpoint_root: Path) -> dict[str, int]:
-    """Per stream: Kafka records the streaming job has written to the lake and committed.
-
-    The last entry of a query's ``commits/`` log names a batch whose ``offsets/`` entry holds
-    the end offset per partition: every record before it is in the lake, and a restart
-    resumes from there. Reading two small local files is cheap enough to poll, unlike
-    counting rows in Parquet, which grows with the lake.
-    """
-    totals: dict[str, int] = {}
-    for name, topic in STREAM_TOPICS.items():
-        folder = checkpoint_root / topic
-        batches = [int(p.name) for p in (folder / "commits").glob("[0-9]*")]
-        totals[name] = _end_offsets(folder / "offsets" / str(max(batches))) if batches else 0
-    return totals
-
-
-def _end_offsets(path: Path) -> int:
-    # Format: a version line, the batch metadata, then one line of offsets per source; a
-    # query reading its topic more than once has one line per read, all alike.
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()[2:]
-    except FileNotFoundError:
-        return 0
-    ends: dict[tuple[str, str], int] = {}
-    for line in lines:
-        for topic, partitions in json.loads(line).items():
-            for partition, offset in partitions.items():
-                key = (topic, partition)
-                ends[key] = max(ends.get(key, 0), int(offset))
-    return sum(ends.values())
+def kafka_total(bootstrap: str) -> int:
+    """Messages ever written to every stream topic."""
+    return sum(kafka_offsets(bootstrap).values())
 
 
 def s3_filesystem(env: Mapping[str, str]) -> fs.S3FileSystem:
@@ -137,12 +111,35 @@ def s3_filesystem(env: Mapping[str, str]) -> fs.S3FileSystem:
     )
 
 
-def parquet_dataset(s3: fs.S3FileSystem, path: str) -> ds.Dataset | None:
-    """The Parquet files under ``bucket/path`` (names starting ``_`` or ``.`` are skipped)."""
+def lake_root(env: Mapping[str, str], prefix: str) -> str:
+    """A lake root of its own under the bucket's (``s3a://$S3_BUCKET/<prefix>/``), for a run
+    that must not mix with the shared lake: a drill, a benchmark."""
+    root = default_root(env)
+    if root is None:
+        raise UserError("S3_BUCKET is not set: run `make up` (it writes .env)", exit_code=2)
+    return f"{root}{prefix.strip('/')}/"
+
+
+def silver_total(reader: LakeReader) -> int:
+    """Rows in silver now, from the Delta log's statistics (no data read)."""
+    return sum(reader.silver_rows().values())
+
+
+def wait_for_rows(reader: LakeReader, total: int, timeout: float) -> int:
+    """Poll silver until it holds ``total`` rows or ``timeout`` passes; the rows it holds."""
+    deadline = time.monotonic() + timeout
+    while (rows := silver_total(reader)) < total and time.monotonic() < deadline:
+        time.sleep(2)
+    return rows
+
+
+def count_or_down(probe: Callable[[], int]) -> int:
+    """``probe()`` as a fault's progress count: -1 while what it asks is down (a drill's fault
+    may be exactly that server) instead of an exception."""
     try:
-        return ds.dataset(path, format="parquet", filesystem=s3, partitioning="hive")
-    except (FileNotFoundError, OSError):
-        return None
+        return probe()
+    except Exception:  # the broker or the S3 server may be the thing that is down
+        return -1
 
 
 def delta(now: Mapping[str, int], base: Mapping[str, int]) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """Faults on the cluster topology: brokers and workers die under load, silver stays exact.
 
-``make chaos TOPOLOGY=cluster`` (``python -m stack.cluster_drill``) runs a scenario through
+``make chaos TOPOLOGY=cluster`` (``python -m drills cluster``) runs a scenario through
 the cluster topology's own servers (three Kafka brokers, the Spark standalone cluster), into a
 fresh lake root, and injects in turn: ``kill -9`` of the Kafka broker that leads the most
 partitions, that broker's restart, and ``kill -9`` of a Spark worker mid-batch (restarted after
@@ -13,26 +13,34 @@ exactly once, and the table gives each fault's losses, duplicates and recovery t
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 
-from cityconf.errors import UserError as StackError
+from cityconf.errors import UserError
+from cityconf.layout import Layout
 from contract.manifest import Manifest
-from spark.settings import query_checkpoint
-from stack import pipeline
-from stack.chaos import Fault, charge, inject, table, wait_for_growth
+from drills import children
+from drills.faults import (
+    Fault,
+    FaultAudit,
+    charge,
+    conclude,
+    inject_all,
+    wait_for_growth,
+    wait_for_silver,
+)
+from drills.flow import count_or_down, kafka_total, lake_root, silver_total
+from spark.reader import LakeReader
 from stack.cluster import ClusterBroker, KafkaCluster, SparkCluster, topology
-from stack.drill import Lake
-from stack.flow import kafka_offsets
 from stack.kafka import admin
+from stack.process import Process, running
 
 console = Console(stderr=True)
 RECOVERY_TIMEOUT_S = 600.0  # a Spark batch took minutes on a busy two-core machine
@@ -55,56 +63,44 @@ class ClusterDrill:
     run_dir: Path
     kafka: KafkaCluster
     spark: SparkCluster
-    lake: Lake
+    root_uri: str
+    """The drill's own lake root, fresh for each run."""
     scenario: str
     speed: float
     duration_s: int
+    reader: LakeReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = LakeReader.from_env(self.env, self.root_uri)
 
     @property
     def manifest(self) -> Path:
         return self.run_dir / "manifest.json"
 
-    def devices(self) -> pipeline.Component:
+    def devices(self) -> Process:
         # The fleet's clock runs `speed` times faster than the wall clock; started that many
         # hours back, its event times stay behind the Kafka timestamps for the whole hour,
         # where the stream's clock guard (rows ahead of Kafka are quarantined) lets them pass.
         start = datetime.now(UTC) - timedelta(seconds=self.duration_s)
-        return pipeline.devices(
+        return children.devices(
             self.scenario, self.run_dir, self.env, "--speed", str(self.speed),
             "--start", start.isoformat(timespec="seconds"), "--duration", str(self.duration_s),
             "--id-prefix", f"cl{self.run_dir.name[-6:]}-",
             "--state-dir", str(self.run_dir / "device-state"), "--manifest", str(self.manifest),
         )  # fmt: skip
 
-    def stream(self) -> pipeline.Component:
+    def stream(self) -> Process:
         # `latest`: the topics are the topology's, holding other runs' messages
-        return pipeline.stream(
+        return children.stream(
             self.run_dir, self.env, "--trigger", "2 seconds", "--starting-offsets", "latest",
-            "--output-root", self.lake.root_uri, "--checkpoint", str(self.run_dir / "checkpoint"),
+            "--output-root", self.root_uri, "--checkpoint", str(self.run_dir / "checkpoint"),
         )  # fmt: skip
 
     def kafka_total(self) -> int:
-        try:
-            return sum(kafka_offsets(self.env["KAFKA_BOOTSTRAP_SERVERS"]).values())
-        except Exception:  # a broker may be the thing that is down
-            return -1
+        return count_or_down(lambda: kafka_total(self.env["KAFKA_BOOTSTRAP_SERVERS"]))
 
     def silver_total(self) -> int:
-        try:
-            return self.lake.silver_total()
-        except Exception:  # a table may not exist yet
-            return -1
-
-    def wait_for_stream(self, stream: pipeline.Component, timeout: float) -> None:
-        """Until the query has fixed its `latest` starting offsets (else early rows are skipped)."""
-        offsets = Path(query_checkpoint(self.run_dir / "checkpoint")) / "sources" / "0" / "0"
-        deadline = time.monotonic() + timeout
-        while not offsets.is_file():
-            stream.check()
-            if time.monotonic() > deadline:
-                raise StackError(f"the streaming job did not start in {timeout:.0f} s; "
-                                 f"see {stream.log_file}")  # fmt: skip
-            time.sleep(1)
+        return count_or_down(lambda: silver_total(self.reader))
 
 
 def faults(drill: ClusterDrill, worker_pause_s: float) -> list[Fault]:
@@ -132,32 +128,27 @@ def faults(drill: ClusterDrill, worker_pause_s: float) -> list[Fault]:
     ]
 
 
-def run_drill(drill: ClusterDrill, interval: float, settle_timeout: float) -> list[Fault]:
+def run_drill(
+    drill: ClusterDrill, interval: float, settle_timeout: float
+) -> tuple[list[Fault], FaultAudit]:
     stream = drill.stream()
-    bridge = pipeline.bridge(drill.run_dir, drill.env, "--client-id", f"cl-{drill.run_dir.name}")
+    bridge = children.bridge(drill.run_dir, drill.env, "--client-id", f"cl-{drill.run_dir.name}")
     devices = drill.devices()
     plan = faults(drill, worker_pause_s=5.0)
-    with pipeline.running(stream, bridge):
-        drill.wait_for_stream(stream, timeout=300)
-        with pipeline.running(devices):  # stopped (SIGTERM) whatever happens
+    with running(stream, bridge):
+        children.wait_for_query(drill.run_dir / "checkpoint", stream, timeout=300)
+        with running(devices):  # stopped (SIGTERM) whatever happens
             # Faults only once rows flow end to end (a first batch on a busy machine takes minutes)
             if wait_for_growth(drill.silver_total, timeout=RECOVERY_TIMEOUT_S) is None:
-                raise StackError(
+                raise UserError(
                     f"no row reached silver in {RECOVERY_TIMEOUT_S:.0f} s; see {stream.log_file}"
                 )
-            for fault in plan:
-                time.sleep(interval)
-                for part in (devices, bridge, stream):
-                    part.check()
-                inject(fault, RECOVERY_TIMEOUT_S)
-            time.sleep(interval)
+            inject_all(plan, interval, lambda: (devices, bridge, stream), RECOVERY_TIMEOUT_S)
         # the devices flushed on SIGTERM and wrote their manifest
         devices.check()
         expected = Manifest.read(drill.manifest)
-        total = sum(e.count for e in expected.expected())
-        console.print(f"==> devices done; {total:,} messages to find in silver")
-        drill.lake.wait_for_rows(total, timeout=settle_timeout)
-    return charge(drill.lake, expected, plan)
+        wait_for_silver(drill.reader, expected, settle_timeout)
+    return plan, charge(drill.reader, expected, plan)
 
 
 def _require_cluster(env: Mapping[str, str]) -> tuple[KafkaCluster, SparkCluster]:
@@ -165,17 +156,17 @@ def _require_cluster(env: Mapping[str, str]) -> tuple[KafkaCluster, SparkCluster
 
     services = Services.build(env)
     if topology(env) != "cluster" or services.spark is None:
-        raise StackError("the cluster drill needs the cluster topology: make up TOPOLOGY=cluster")
+        raise UserError("the cluster drill needs the cluster topology: make up TOPOLOGY=cluster")
     assert isinstance(services.kafka, KafkaCluster)
     unhealthy = [m.name for m in (*services.kafka.members, *services.spark.members)
                  if not m.healthy()]  # fmt: skip
     if unhealthy:
-        raise StackError(f"{', '.join(unhealthy)} not healthy; run make up TOPOLOGY=cluster")
+        raise UserError(f"{', '.join(unhealthy)} not healthy; run make up TOPOLOGY=cluster")
     return services.kafka, services.spark
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack.cluster_drill", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m drills cluster", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a shortened drill (~3 minutes)")
     parser.add_argument("--scenario", default="smoke", help="default: smoke")
     parser.add_argument("--interval", type=float, default=None, help="seconds between faults")
@@ -190,39 +181,15 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     base_env = dict(env) if env is not None else load_env()
     kafka, spark = _require_cluster(base_env)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    from cityconf.layout import Layout
-
     run_dir = Layout.from_env(base_env).root / "chaos" / f"cluster-{run_id}"
     run_dir.mkdir(parents=True)
     interval = args.interval or (15.0 if args.quick else 30.0)
     # The devices run until stopped after the last fault (the duration is only a bound).
     speed = 10.0
     duration_s = int(speed * 3600)
-    lake = Lake(base_env, f"chaos/cluster-{run_id}")
-    drill = ClusterDrill({**base_env, "PYTHONUNBUFFERED": "1"}, run_dir, kafka, spark, lake,
+    root_uri = lake_root(base_env, f"chaos/cluster-{run_id}")
+    drill = ClusterDrill({**base_env, "PYTHONUNBUFFERED": "1"}, run_dir, kafka, spark, root_uri,
                          args.scenario, speed, duration_s)  # fmt: skip
     console.rule(f"[bold]CityFleet cluster fault drill {run_id}")
-    plan = run_drill(drill, interval, settle_timeout=RECOVERY_TIMEOUT_S)
-    Console().print(table(plan, lake))
-    ok = lake.missing_total == 0 and lake.silver_duplicates == 0
-    verdict = (
-        f"cluster chaos: {'OK' if ok else 'FAILED'}: {lake.missing_total} missing, "
-        f"{lake.silver_duplicates} duplicated in silver, "
-        f"{sum(f.duplicated for f in plan)} duplicates removed before silver"
-    )
-    Console().print(f"[bold]{verdict}")
-    if any(f.recovery_s is None for f in plan):
-        raise StackError(f"a component did not recover; logs in {run_dir}")
-    return 0 if ok else 1
-
-
-def _cli() -> int:
-    try:
-        return main()
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(_cli())
+    plan, result = run_drill(drill, interval, settle_timeout=RECOVERY_TIMEOUT_S)
+    return conclude("cluster chaos", root_uri, plan, result, run_dir)
