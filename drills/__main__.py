@@ -6,7 +6,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from cityconf.errors import UserError
+from cityconf.errors import guarded
 
 COMMANDS = {
     "demo": ("drills.demo", "the whole pipeline on one scenario, ending in a report (make demo)"),
@@ -34,14 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{usage()}\npython -m drills: unknown command {args[0]!r}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[args[0]][0])
-    try:
-        return int(module.main(args[1:]) or 0)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return guarded(lambda: module.main(args[1:]))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cityconf.env import load_env
-from cityconf.errors import UserError
+from cityconf.errors import guarded
 from cityconf.keys import default
-from devices.loader import ScenarioError
 from drills import children
 from live.server import serve
 from stack.process import Process, running
@@ -106,17 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        return run(args)
-    except ScenarioError as exc:
-        print(exc.line(), file=sys.stderr)
-        return 2
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-        return 130
+    return guarded(lambda: run(args), interrupted="stopped")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from cityconf.errors import UserError
+from cityconf.errors import guarded
 
 DELEGATED = {
     "provision": "stack.provision",
@@ -96,32 +96,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in MOVED:
         print(f"`python -m stack {argv[0]}` is now `{MOVED[argv[0]]}`", file=sys.stderr)
         return 2
-    try:
-        if argv and argv[0] in DELEGATED:
-            return _delegate(argv[0], argv[1:])
-        args = _parser().parse_args(argv)
-        if args.command == "up":
-            from stack.core import up
+    return guarded(lambda: _command(argv))
 
-            up(progress=not args.quiet)
-            return _print_status()
-        if args.command == "device-credentials":
-            return _device_credentials(args.device_ids)
-        if args.command == "down":
-            from stack.core import down
 
-            began = time.monotonic()
-            stopped = down()
-            took = time.monotonic() - began
-            print(f"stopped {', '.join(stopped) or 'nothing'} in {took:.1f} s; data kept")
-            return 0
+def _command(argv: list[str]) -> int:
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        from stack.core import up
+
+        up(progress=not args.quiet)
         return _print_status()
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    if args.command == "device-credentials":
+        return _device_credentials(args.device_ids)
+    if args.command == "down":
+        from stack.core import down
+
+        began = time.monotonic()
+        stopped = down()
+        took = time.monotonic() - began
+        print(f"stopped {', '.join(stopped) or 'nothing'} in {took:.1f} s; data kept")
+        return 0
+    return _print_status()
 
 
 if __name__ == "__main__":
