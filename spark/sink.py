@@ -258,7 +258,11 @@ class BatchWriter:
                 self.index.entries(),
             )
             clock.lap("index")
-        parsed = transforms.parse(batch, self.topics, self.max_skew_s).persist()
+        # One task a core, not one a Kafka partition (30 for five topics of six): every
+        # table write scans the persisted batch again, and each task of it costs scheduling
+        # and writes a Parquet file of its own per partition value.
+        parts = spark.sparkContext.defaultParallelism
+        parsed = transforms.parse(batch.coalesce(parts), self.topics, self.max_skew_s).persist()
         try:
             # One job reads Kafka, parses, checks, caches and aggregates; only when the fast
             # check refused records (normally none) does the contract judge them, and the
