@@ -21,7 +21,7 @@ from benchmarks.reference import mosquitto_raw_rate
 from benchmarks.results import Row, report, row
 from cityconf.env import load_env
 from contract import message_id
-from drills.harness import BridgeRun, publish
+from drills.harness import BridgeRun, end_session, publish
 
 DEVICES = 8
 
@@ -78,16 +78,20 @@ def _measure(env: dict[str, str], tmp: Path, n: int, processes: int) -> float:
     tag = f"bb{uuid.uuid4().hex[:6]}"
     ids = [f"bench-bridge-{tag}-{i}" for i in range(processes)]
     group = f"bench{tag}" if processes > 1 else None
-    for b in _bridges(env, tmp, tag, ids, group, "--idle-exit", "1"):
-        if b.wait(60) != 0:  # creates the persistent sessions and subscriptions
-            raise RuntimeError(f"bridge failed:\n{b.log()[-2000:]}")
-    publish(env, _backlog(tag, n))
-    runs = _bridges(env, tmp, tag, ids, group, "--idle-exit", "2")
-    stats = []
-    for b in runs:
-        if b.wait(600) != 0:
-            raise RuntimeError(f"bridge failed:\n{b.log()[-2000:]}")
-        stats.append(b.final_stats())
+    try:
+        for b in _bridges(env, tmp, tag, ids, group, "--idle-exit", "1"):
+            if b.wait(60) != 0:  # creates the persistent sessions and subscriptions
+                raise RuntimeError(f"bridge failed:\n{b.log()[-2000:]}")
+        publish(env, _backlog(tag, n))
+        runs = _bridges(env, tmp, tag, ids, group, "--idle-exit", "2")
+        stats = []
+        for b in runs:
+            if b.wait(600) != 0:
+                raise RuntimeError(f"bridge failed:\n{b.log()[-2000:]}")
+            stats.append(b.final_stats())
+    finally:
+        for cid in ids:
+            end_session(env, cid)
     acked = sum(s.get("acked", 0) for s in stats)
     if acked < n:
         raise RuntimeError(f"only {acked:.0f} of {n} messages acked")

@@ -27,6 +27,7 @@ from contract import DATA_STREAMS
 from contract.manifest import Manifest
 from drills import children
 from drills.flow import lake_root, s3_filesystem
+from drills.harness import end_session
 from spark.lake import silver
 from spark.reader import LakeReader
 from stack.process import running
@@ -104,7 +105,10 @@ def run_pipeline(
         "--max-skew",
         f"{fleet_lead_s + 300:.0f} seconds",
     )
-    bridge = children.bridge(run_dir, child_env)
+    # A session of its own, forgotten afterwards: the stack's bridge session may hold what
+    # earlier runs published while no bridge ran, which is not this run's traffic.
+    client_id = f"bench-bridge-{run_id}"
+    bridge = children.bridge(run_dir, child_env, "--client-id", client_id)
     manifest = run_dir / "manifest.json"
     devices = children.devices(
         scenario,
@@ -142,6 +146,7 @@ def run_pipeline(
             watch.poll()
             time.sleep(0.5)
         cpu.sample()
+    end_session(env, client_id)
     if watch.rows != expected:
         # Insert-only writes (appends, insert-only MERGE) never rewrite a file, so the rows of
         # the files committed to silver are its rows: more than published means duplicates.

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import orjson
 import paho.mqtt.client as paho
 from confluent_kafka import Consumer, TopicPartition
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cityconf.env import REPO_ROOT
@@ -27,6 +28,33 @@ from stack.process import Process
 Message = tuple[str, bytes]  # MQTT topic, payload
 PropsMessage = tuple[str, bytes, Properties | None]  # ... and MQTT 5 PUBLISH properties
 PUBLISH_WINDOW = 10_000
+
+
+def end_session(env: Mapping[str, str], client_id: str) -> None:
+    """Make the broker forget a bridge session and the backlog it holds for it.
+
+    A bridge's session outlives the bridge (a day, ``session_expiry_s``) and keeps queueing what
+    its filters match; a benchmark's bridges are done with theirs, and left alone every later
+    benchmark's traffic would pile up in them (and in the broker's persistence file, which it
+    rewrites whole on each save).
+    """
+    url = urlsplit(env["MQTT_URL"])
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5
+    )
+    client.username_pw_set(env["MQTT_BRIDGE_USERNAME"], env["MQTT_BRIDGE_PASSWORD"])
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    host, port = url.hostname or "127.0.0.1", url.port or 1883
+    client.connect(host, port, clean_start=True, properties=props)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + 10
+        while not client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def publish(
