@@ -15,18 +15,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-
-def listener(port: int) -> psutil.Process | None:
-    """The process listening on TCP ``port`` on this machine, if it can be seen."""
-    try:
-        conns = psutil.net_connections(kind="tcp")
-    except (psutil.AccessDenied, OSError):
-        return None
-    for conn in conns:
-        listening = conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
-        if listening and conn.pid is not None:
-            return psutil.Process(conn.pid)
-    return None
+from stack.process import port_listener
 
 
 def _tree(root: psutil.Process) -> list[psutil.Process]:
@@ -64,9 +53,9 @@ class CpuMeter:
     def add_servers(self, ports: Mapping[str, int]) -> None:
         """The local servers by the ports they listen on: ``{"kafka": 9092, ...}``."""
         for name, port in ports.items():
-            proc = listener(port)
-            if proc is not None:
-                self.parts.setdefault(name, []).append(proc)
+            pid = port_listener(port)
+            if pid is not None and pid > 0:
+                self.add(name, [pid])
 
     def start(self) -> None:
         """Everything running now counts from now; a process born later counts whole."""

@@ -32,21 +32,30 @@ from cityconf.errors import UserError
 from cityconf.layout import Layout
 
 
-def port_owner(port: int) -> str | None:
-    """Describe the process listening on ``port`` ("mosquitto (pid 123)"), if it can be seen."""
+def port_listener(port: int) -> int | None:
+    """The pid listening on TCP ``port`` on this machine: None when nothing listens, -1 when
+    something does but its pid cannot be seen."""
     try:
         conns = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
         return None
     for conn in conns:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            if conn.pid is None:
-                return "another process"
-            try:
-                return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
-            except psutil.Error:
-                return f"pid {conn.pid}"
+            return -1 if conn.pid is None else conn.pid
     return None
+
+
+def port_owner(port: int) -> str | None:
+    """Describe the process listening on ``port`` ("mosquitto (pid 123)"), if it can be seen."""
+    pid = port_listener(port)
+    if pid is None:
+        return None
+    if pid < 0:
+        return "another process"
+    try:
+        return f"{psutil.Process(pid).name()} (pid {pid})"
+    except psutil.Error:
+        return f"pid {pid}"
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:

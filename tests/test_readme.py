@@ -8,13 +8,13 @@ from pathlib import Path
 
 from cityconf.env import REPO_ROOT
 from contract.docs import render
+from tests.readme import generated_section
 
 
 def test_readme_contract_section_is_generated_from_the_contract() -> None:
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- contract:start -->\n(.*)<!-- contract:end -->", text, re.S)
-    assert match, "README lacks the contract markers"
-    assert match.group(1) == render(), "README is stale: run `python -m contract.docs`"
+    assert generated_section("contract") == render(), (
+        "README is stale: run `python -m contract.docs`"
+    )
 
 
 def test_readme_quick_start_has_the_two_commands() -> None:

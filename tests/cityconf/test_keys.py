@@ -4,24 +4,20 @@ their defaults from it."""
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import pytest
 
 from cityconf import keys
 from cityconf.docs import render
-from cityconf.env import REPO_ROOT
 from cityconf.errors import BAD_INPUT, UserError
 from cityconf.layout import Layout
 from spark.settings import StreamSettings, add_arguments
+from tests.readme import generated_section
 
 
 def test_readme_configuration_table_is_generated_from_the_keys() -> None:
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- config:start -->\n(.*)<!-- config:end -->", text, re.S)
-    assert match, "README lacks the config markers"
-    assert match.group(1) == render(), "README is stale: run `python -m cityconf.docs`"
+    assert generated_section("config") == render(), "README is stale: run `python -m cityconf.docs`"
 
 
 def test_each_key_is_in_the_table_once() -> None:
