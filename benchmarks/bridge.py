@@ -14,9 +14,11 @@ import argparse
 import tempfile
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
+from benchmarks.cpu import CpuMeter, children_seconds
 from benchmarks.reference import mosquitto_raw_rate
 from benchmarks.results import Row, report, row
 from cityconf.env import load_env
@@ -73,29 +75,50 @@ def _bridges(env: dict[str, str], tmp: Path, tag: str, ids: list[str], group: st
     ]  # fmt: skip
 
 
-def _measure(env: dict[str, str], tmp: Path, n: int, processes: int) -> float:
-    """msg/s for ``processes`` bridges draining an ``n``-message backlog."""
+class Drain(NamedTuple):
+    """One backlog drained by ``processes`` bridges."""
+
+    rate: float
+    """msg/s: the backlog over the slowest bridge's busy time."""
+    cpu_s: float
+    """The bridges' CPU seconds for the backlog: their run's less the first, idle run's (start,
+    connect, subscribe, exit), which costs the same with no message."""
+
+
+def measure(
+    env: dict[str, str], tmp: Path, n: int, processes: int, servers: CpuMeter | None = None
+) -> Drain:
+    """``processes`` bridges draining an ``n``-message backlog; ``servers``, when given, is
+    started and sampled around the drain only (the backlog's publishing is not the bridge's)."""
     tag = f"bb{uuid.uuid4().hex[:6]}"
     ids = [f"bench-bridge-{tag}-{i}" for i in range(processes)]
     group = f"bench{tag}" if processes > 1 else None
     try:
+        before = children_seconds()
         for b in _bridges(env, tmp, tag, ids, group, "--idle-exit", "1"):
             if b.wait(60) != 0:  # creates the persistent sessions and subscriptions
                 raise RuntimeError(f"bridge failed:\n{b.log()[-2000:]}")
+        idle_cpu = children_seconds() - before
         publish(env, _backlog(tag, n))
+        if servers is not None:
+            servers.start()
+        before = children_seconds()
         runs = _bridges(env, tmp, tag, ids, group, "--idle-exit", "2")
         stats = []
         for b in runs:
             if b.wait(600) != 0:
                 raise RuntimeError(f"bridge failed:\n{b.log()[-2000:]}")
             stats.append(b.final_stats())
+        busy_cpu = children_seconds() - before
+        if servers is not None:
+            servers.sample()
     finally:
         for cid in ids:
             end_session(env, cid)
     acked = sum(s.get("acked", 0) for s in stats)
     if acked < n:
         raise RuntimeError(f"only {acked:.0f} of {n} messages acked")
-    return n / max(s["busy_s"] for s in stats)
+    return Drain(n / max(s["busy_s"] for s in stats), max(busy_cpu - idle_cpu, 0.0))
 
 
 def run(env: dict[str, str], quick: bool) -> list[Row]:
@@ -103,8 +126,8 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
     raw = mosquitto_raw_rate(env, n, qos=1)
     ref = "mosquitto_pub→mosquitto_sub QoS 1, same run"
     with tempfile.TemporaryDirectory() as tmp:
-        one = _measure(env, Path(tmp), n, 1)
-        two = _measure(env, Path(tmp), n, 2)
+        one = measure(env, Path(tmp), n, 1).rate
+        two = measure(env, Path(tmp), n, 2).rate
     return [
         row("bridge, 1 process, QoS 1, ack after Kafka", one, "msg/s", ref, raw,
             note="goal >= 20,000 msg/s"),

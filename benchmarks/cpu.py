@@ -10,7 +10,8 @@ process that has exited can no longer be asked), and names the part that costs m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import resource
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import psutil
@@ -92,3 +93,53 @@ def breakdown(cpu_seconds: Mapping[str, float], messages: int) -> str:
     """``spark 140 µs, bridge 60 µs, ...`` per message, costliest first."""
     ranked = sorted(cpu_seconds.items(), key=lambda kv: -kv[1])
     return ", ".join(f"{k} {1e6 * v / messages:,.0f} µs" for k, v in ranked if messages)
+
+
+def children_seconds() -> float:
+    """CPU seconds of this process's children that have exited and been waited for: read before
+    and after a run of child processes, the difference is theirs, start-up included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """What a run's CPU per message says about a machine with more cores."""
+
+    per_core: float
+    """msg/s one core gives when it runs every part: messages / CPU seconds of all parts."""
+    cores: int
+    linear: float
+    """``per_core × cores``: every part scales linearly with its processes."""
+    caps: dict[str, float]
+    """msg/s at which a part that is one process (Mosquitto) fills its one core."""
+
+    @property
+    def expected(self) -> float:
+        return min([self.linear, *self.caps.values()])
+
+    def note(self) -> str:
+        capped = "".join(
+            f"; {name} is one process: at most {rate:,.0f} msg/s on its one core"
+            for name, rate in self.caps.items()
+        )
+        return (
+            f"{self.per_core:,.0f} msg/s per core → on {self.cores} cores ≈ "
+            f"{self.expected:,.0f} msg/s (per-core rate × {self.cores}, assuming linear scaling "
+            f"per process{capped})"
+        )
+
+
+def extrapolate(
+    cpu_seconds: Mapping[str, float],
+    messages: int,
+    cores: int,
+    one_process: Collection[str] = (),
+) -> Extrapolation:
+    """The rate ``cores`` CPUs would give if every part scaled linearly per process, except the
+    parts in ``one_process``, which can never use more than one core."""
+    caps = {
+        name: messages / cpu_seconds[name] for name in one_process if cpu_seconds.get(name, 0.0) > 0
+    }
+    per_core = bound(cpu_seconds, messages, 1)
+    return Extrapolation(per_core, cores, per_core * cores, caps)

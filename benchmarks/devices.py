@@ -14,17 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
+from benchmarks.cpu import children_seconds
 from benchmarks.reference import mosquitto_raw_rate
 from benchmarks.results import Row, report, row
 from cityconf.env import REPO_ROOT, load_env
@@ -33,7 +33,8 @@ SCENARIOS = REPO_ROOT / "scenarios"
 QUIET = {"cameras": [], "weather": None, "incidents": {"enabled": False}}
 
 
-def _scenario(tmp: Path, base: str, **changes: Any) -> Path:
+def scenario_copy(tmp: Path, base: str, **changes: Any) -> Path:
+    """``scenarios/<base>.yaml`` with ``changes``, written to ``tmp`` (route files absolute)."""
     data = yaml.safe_load((SCENARIOS / f"{base}.yaml").read_text())
     for r in data["routes"]:
         r["file"] = str(SCENARIOS / r["file"])
@@ -62,6 +63,48 @@ def _published(manifest: dict) -> int:
     return sum(s["published"] for d in manifest["devices"].values() for s in d.values())
 
 
+class Shards(NamedTuple):
+    """One fast-clock run of a scenario split over shard processes."""
+
+    messages: int
+    loop_s: float
+    """The slowest shard's simulate+publish loop (its manifest's ``wall_seconds``)."""
+    wall_s: float
+    """From the first process's start to the last one's exit."""
+    cpu_s: float
+    """CPU seconds of every shard process, start-up included."""
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.loop_s
+
+
+def shard_run(env: dict[str, str], scenario: Path, tmp: Path, shards: int) -> Shards:
+    """The scenario on the fast clock from ``shards`` processes at once, each ``--shard i/n``
+    of the fleet (one process runs it whole, as a fleet without ``--shard`` does)."""
+    procs, manifests = [], []
+    before = children_seconds()
+    start = time.perf_counter()
+    for i in range(shards):
+        m = tmp / f"shard-{uuid.uuid4().hex[:6]}-{i}.json"
+        manifests.append(m)
+        split = ["--shard", f"{i}/{shards}"] if shards > 1 else []
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "devices", "--scenario", str(scenario), "-q", "--no-state",
+             "--fast", *split, "--manifest", str(m),
+             "--id-prefix", f"bench{uuid.uuid4().hex[:6]}"],
+            env={**os.environ, **env},
+        ))  # fmt: skip
+    codes = [p.wait() for p in procs]
+    wall = time.perf_counter() - start
+    if any(codes):
+        raise RuntimeError(f"devices shards failed with exit codes {codes}")
+    cpu = children_seconds() - before
+    done = [json.loads(m.read_text()) for m in manifests]
+    loop_s = max(d["stats"]["wall_seconds"] for d in done)
+    return Shards(sum(_published(d) for d in done), loop_s, wall, cpu)
+
+
 def run(env: dict[str, str], quick: bool) -> list[Row]:
     rows: list[Row] = []
     raw_q1 = mosquitto_raw_rate(env, 50_000 if quick else 200_000, 1)
@@ -78,7 +121,7 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
             **QUIET,
             "vehicles": [{"route": "m1-m6", "count": 1, "intervals_s": {"vehicle": 1, "gps": 1}}],
         }
-        trip = _scenario(tmp, "london-birmingham", **one_car)
+        trip = scenario_copy(tmp, "london-birmingham", **one_car)
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "devices", "--scenario", str(trip), "--fast", "--dry-run"],
@@ -97,34 +140,17 @@ def run(env: dict[str, str], quick: bool) -> list[Row]:
         ))  # fmt: skip
 
         duration = 600 if quick else 2700
-        rush = _scenario(tmp, "rush-hour", duration_s=duration)
-        manifest, wall = _run(env, rush, tmp, "--fast")
-        n, loop_s = _published(manifest), manifest["stats"]["wall_seconds"]
+        rush = scenario_copy(tmp, "rush-hour", duration_s=duration)
+        one = shard_run(env, rush, tmp, 1)
         rows.append(row(
-            "rush hour (1,200 vehicles, 1 process, fast clock) msg/s", n / loop_s, "msg/s",
-            "mosquitto raw QoS 1", raw_q1, note=f"{n:,} messages, mixed QoS 0/1",
+            "rush hour (1,200 vehicles, 1 process, fast clock) msg/s", one.rate, "msg/s",
+            "mosquitto raw QoS 1", raw_q1, note=f"{one.messages:,} messages, mixed QoS 0/1",
         ))  # fmt: skip
-
-        shards = 2
-        procs, manifests = [], []
-        start = time.perf_counter()
-        for i in range(shards):
-            m = tmp / f"shard-{i}.json"
-            manifests.append(m)
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "devices", "--scenario", str(rush), "-q", "--no-state",
-                 "--fast", "--shard", f"{i}/{shards}", "--manifest", str(m),
-                 "--id-prefix", f"bench{uuid.uuid4().hex[:6]}"],
-                env={**os.environ, **env},
-            ))  # fmt: skip
-        for p in procs:
-            p.wait()
-        wall = time.perf_counter() - start
-        n = sum(_published(json.loads(m.read_text())) for m in manifests)
-        loop_s = max(json.loads(m.read_text())["stats"]["wall_seconds"] for m in manifests)
+        shards = shard_run(env, rush, tmp, 2)
         rows.append(row(
-            f"rush hour, {shards} shard processes, msg/s", n / loop_s, "msg/s",
-            "mosquitto raw QoS 1", raw_q1, note=f"{n:,} messages; whole run {wall:.1f} s",
+            "rush hour, 2 shard processes, msg/s", shards.rate, "msg/s",
+            "mosquitto raw QoS 1", raw_q1,
+            note=f"{shards.messages:,} messages; whole run {shards.wall_s:.1f} s",
         ))  # fmt: skip
 
         rows += realtime_rows(env, tmp, quick)
@@ -147,7 +173,7 @@ def realtime_rows(env: dict[str, str], tmp: Path, quick: bool) -> list[Row]:
             "intervals_s": {"vehicle": 1, "gps": None}, "gps_dropout_prob": 0,
         }],
     }  # fmt: skip
-    scenario = _scenario(tmp, "rush-hour", **fleet)
+    scenario = scenario_copy(tmp, "rush-hour", **fleet)
     manifest, wall = _run(env, scenario, tmp, "--speed", "1")
     stats = manifest["stats"]
     n = _published(manifest)
@@ -216,7 +242,7 @@ def connect_rows(env: dict[str, str], devices: int = 10_000) -> list[Row]:
 def _dry_run_day(scenario: Path, tmp: Path) -> tuple[float, float, int]:
     """(wall s, CPU s, messages) of one ``--dry-run --fast`` to /dev/null."""
     manifest = tmp / f"manifest-{uuid.uuid4().hex[:6]}.json"
-    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0 = children_seconds()
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "devices", "--scenario", str(scenario), "--fast", "--dry-run",
@@ -224,8 +250,7 @@ def _dry_run_day(scenario: Path, tmp: Path) -> tuple[float, float, int]:
         stdout=subprocess.DEVNULL, check=True,
     )  # fmt: skip
     wall = time.perf_counter() - start
-    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
+    cpu = children_seconds() - cpu0
     return wall, cpu, _published(json.loads(manifest.read_text()))
 
 
@@ -236,9 +261,9 @@ def traffic_rows() -> list[Row]:
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         day = {"duration_s": 86_400}
-        ref = _scenario(tmp, "london-birmingham", **day, traffic={"background": False})
+        ref = scenario_copy(tmp, "london-birmingham", **day, traffic={"background": False})
         ref_wall, ref_cpu, ref_n = _dry_run_day(ref, tmp)
-        wall, cpu, n = _dry_run_day(_scenario(tmp, "london-birmingham", **day), tmp)
+        wall, cpu, n = _dry_run_day(scenario_copy(tmp, "london-birmingham", **day), tmp)
     return [
         row("devices: london-birmingham 24 h with traffic, dry run", wall, "s",
             "same 24 h without background traffic, same run", ref_wall,

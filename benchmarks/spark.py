@@ -30,7 +30,7 @@ from pathlib import Path
 from benchmarks.results import Row, report, row
 from cityconf.env import load_env
 from contract import VEHICLE, encode, format_timestamp, message_id
-from stack.kafka import DATA_TOPIC_PARTITIONS
+from stack.kafka import DATA_TOPIC_PARTITIONS, topic_replication
 
 TRIGGER_S = 10
 BATCHES = 5  # the first warms up; the other four are measured
@@ -73,8 +73,11 @@ def _topic(env: Mapping[str, str], prefix: str) -> str:
 
     topic = prefix + VEHICLE.kafka_topic
     admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]})
-    # As many partitions as the stack gives a data topic: a multiple of the cores.
-    admin.create_topics([NewTopic(topic, DATA_TOPIC_PARTITIONS, 1)])[topic].result(30)
+    # As many partitions as the stack gives a data topic: a multiple of the cores. As many
+    # copies as its topics too: a cluster's brokers refuse acks=all writes to fewer copies than
+    # their min.insync.replicas (2).
+    new = NewTopic(topic, DATA_TOPIC_PARTITIONS, topic_replication(env))
+    admin.create_topics([new])[topic].result(30)
     return topic
 
 

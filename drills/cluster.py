@@ -151,7 +151,7 @@ def run_drill(
     return plan, charge(drill.reader, expected, plan)
 
 
-def _require_cluster(env: Mapping[str, str]) -> tuple[KafkaCluster, SparkCluster]:
+def require_cluster(env: Mapping[str, str]) -> tuple[KafkaCluster, SparkCluster]:
     from stack.core import Services
 
     services = Services.build(env)
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         stack.up(progress=True)
     # Not up()'s values alone: the servers are rebuilt from the same settings `make up` used
     base_env = dict(env) if env is not None else load_env()
-    kafka, spark = _require_cluster(base_env)
+    kafka, spark = require_cluster(base_env)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     run_dir = Layout.from_env(base_env).root / "chaos" / f"cluster-{run_id}"
     run_dir.mkdir(parents=True)
