@@ -13,7 +13,7 @@ export CITYFLEET_TOPOLOGY := $(TOPOLOGY)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo live test test-unit test-integration lint fmt bench bench-quick chaos clean
+.PHONY: help install up down status demo live test test-unit test-integration lint fmt bench bench-quick bench-scaleout chaos clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -73,6 +73,10 @@ bench: $(STAMP) ## Every benchmark; prints a table, writes benchmarks/results/
 bench-quick: $(STAMP) ## A shorter benchmark run (under 5 minutes)
 	@$(PY) -m stack up
 	@$(PY) -m benchmarks --quick
+
+# No `stack up` here: it would start whichever topology .env names; the stage says which it needs.
+bench-scaleout: $(STAMP) ## Scale-out on the cluster topology (after make up TOPOLOGY=cluster)
+	@$(PY) -m benchmarks.scaleout
 
 chaos: $(STAMP) ## Fault drill: kill and restart every component under load, then audit
 	@$(PY) -m stack up

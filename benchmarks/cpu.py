@@ -11,6 +11,7 @@ process that has exited can no longer be asked), and names the part that costs m
 from __future__ import annotations
 
 import resource
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -41,6 +42,13 @@ class CpuMeter:
     parts: dict[str, list[psutil.Process]] = field(default_factory=dict)
     baseline: dict[int, float] = field(default_factory=dict)
     latest: dict[tuple[str, int], float] = field(default_factory=dict)
+    began: float = 0.0
+    last: float = 0.0
+
+    @property
+    def elapsed(self) -> float:
+        """Wall seconds from ``start()`` to the last ``sample()``: what ``seconds()`` covers."""
+        return max(self.last - self.began, 0.0)
 
     def add(self, name: str, pids: Iterable[int | None]) -> None:
         for pid in pids:
@@ -59,7 +67,9 @@ class CpuMeter:
                 self.add(name, [pid])
 
     def start(self) -> None:
-        """Everything running now counts from now; a process born later counts whole."""
+        """Everything running now counts from now; a process born later counts whole. Calling it
+        again starts a new window."""
+        self.began = time.monotonic()
         for roots in self.parts.values():
             for root in roots:
                 for proc in _tree(root):
@@ -69,6 +79,7 @@ class CpuMeter:
         self.sample()
 
     def sample(self) -> None:
+        self.last = time.monotonic()
         for name, roots in self.parts.items():
             for root in roots:
                 for proc in _tree(root):
@@ -81,6 +92,14 @@ class CpuMeter:
         for (name, pid), seconds in self.latest.items():
             out[name] += max(seconds - self.baseline.get(pid, 0.0), 0.0)
         return out
+
+
+def net_of_idle(
+    cpu_seconds: Mapping[str, float], idle_per_s: Mapping[str, float], seconds: float
+) -> dict[str, float]:
+    """``cpu_seconds`` less what each part spends with no traffic over the same ``seconds``
+    (brokers replicate, elect and collect garbage while idle): the share the messages cost."""
+    return {k: max(v - idle_per_s.get(k, 0.0) * seconds, 0.0) for k, v in cpu_seconds.items()}
 
 
 def bound(cpu_seconds: Mapping[str, float], messages: int, cores: int) -> float:

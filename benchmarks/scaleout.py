@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from benchmarks import bridge, devices
-from benchmarks.cpu import CpuMeter, bound, breakdown, extrapolate
+from benchmarks.cpu import CpuMeter, bound, breakdown, extrapolate, net_of_idle
 from benchmarks.reference import mosquitto_raw_rate
 from benchmarks.results import Row, report, row
 from cityconf.env import load_env
@@ -45,6 +45,8 @@ LOCAL_MASTER = "local[2]"
 PARTS = ("bridge", "devices", "spark")
 RAW_REF = "mosquitto_pub→mosquitto_sub QoS 1, same run"
 ONE_PROCESS = ("mosquitto",)  # Mosquitto runs one thread: one core at most, however many cores
+IDLE_PROBE_S = 5.0
+Servers = Mapping[str, list[int | None]]
 
 
 def require_cluster_topology(env: Mapping[str, str]) -> None:
@@ -84,20 +86,35 @@ def _servers(env: Mapping[str, str]) -> dict[str, list[int | None]]:
     }
 
 
-def _meter(servers: Mapping[str, list[int | None]], names: Sequence[str]) -> CpuMeter:
+def _meter(servers: Servers, names: Sequence[str]) -> CpuMeter:
     meter = CpuMeter()
     for name in names:
         meter.add(name, servers[name])
     return meter
 
 
-def _scaled(name: str, figure: float, one: float, unit: str, note: str) -> Row:
-    """A row beside the one-process figure of the same run."""
-    return row(name, figure, unit, "1 process, same run", one,
-               note=f"{figure / one:.2f}x 1 process; {note}")  # fmt: skip
+def idle_rates(servers: Servers) -> dict[str, float]:
+    """CPU seconds a second each server part spends with no traffic, so that a small run's
+    figures are not the three brokers' background work spread over its few messages."""
+    meter = _meter(servers, list(servers))
+    meter.start()
+    time.sleep(IDLE_PROBE_S)
+    meter.sample()
+    return {name: s / meter.elapsed for name, s in meter.seconds().items()}
 
 
-def bridge_rows(env: dict[str, str], servers: Mapping[str, list[int | None]], n: int) -> list[Row]:
+def scaled_row(name: str, processes: int, rate: float, one: float, raw: float, note: str) -> Row:
+    """The one-process row beside Mosquitto's raw rate (what one process is measured against
+    elsewhere); every other beside the one-process figure of the same run."""
+    if processes == 1:
+        return row(name, rate, "msg/s", RAW_REF, raw, note=note)
+    return row(name, rate, "msg/s", "1 process, same run", one,
+               note=f"{rate / one:.2f}x 1 process; {note}")  # fmt: skip
+
+
+def bridge_rows(
+    env: dict[str, str], servers: Servers, idle: Mapping[str, float], n: int
+) -> list[Row]:
     raw = mosquitto_raw_rate(env, n, qos=1)
     rows: list[Row] = []
     one = 0.0
@@ -105,20 +122,20 @@ def bridge_rows(env: dict[str, str], servers: Mapping[str, list[int | None]], n:
         for processes in BRIDGE_PROCESSES:
             meter = _meter(servers, ("mosquitto", "kafka"))
             drain = bridge.measure(env, Path(tmp), n, processes, meter)
-            spent = {"bridge": drain.cpu_s, **meter.seconds()}
+            spent = {"bridge": drain.cpu_s, **net_of_idle(meter.seconds(), idle, meter.elapsed)}
+            one = one or drain.rate
+            name = (
+                "scale-out: bridge, 1 process, 3 brokers"
+                if processes == 1
+                else f"scale-out: bridge, {processes} processes, $share, 3 brokers"
+            )
             note = f"{n:,} messages; {cpu_note(spent, n)}"
-            if processes == 1:
-                one = drain.rate
-                rows.append(row("scale-out: bridge, 1 process, 3 brokers", drain.rate, "msg/s",
-                                RAW_REF, raw, note=note))  # fmt: skip
-            else:
-                name = f"scale-out: bridge, {processes} processes, $share, 3 brokers"
-                rows.append(_scaled(name, drain.rate, one, "msg/s", note))
+            rows.append(scaled_row(name, processes, drain.rate, one, raw, note))
     return rows
 
 
 def devices_rows(
-    env: dict[str, str], servers: Mapping[str, list[int | None]], duration_s: int
+    env: dict[str, str], servers: Servers, idle: Mapping[str, float], duration_s: int
 ) -> list[Row]:
     raw = mosquitto_raw_rate(env, 50_000, qos=1)
     rows: list[Row] = []
@@ -131,19 +148,15 @@ def devices_rows(
             meter.start()
             run = devices.shard_run(env, rush, tmp, shards)
             meter.sample()
-            spent = {"devices": run.cpu_s, **meter.seconds()}
+            spent = {"devices": run.cpu_s, **net_of_idle(meter.seconds(), idle, meter.elapsed)}
+            one = one or run.rate
+            name = f"scale-out: devices, {shards} shard process{'es' if shards > 1 else ''}"
             note = (
                 f"rush hour, fast clock, {run.messages:,} messages, whole run "
                 f"{run.wall_s:.1f} s; devices' CPU includes each process's start; "
                 f"{cpu_note(spent, run.messages)}"
             )
-            if shards == 1:
-                one = run.rate
-                rows.append(row("scale-out: devices, 1 shard process", run.rate, "msg/s",
-                                RAW_REF, raw, note=note))  # fmt: skip
-            else:
-                name = f"scale-out: devices, {shards} shard processes"
-                rows.append(_scaled(name, run.rate, one, "msg/s", note))
+            rows.append(scaled_row(name, shards, run.rate, one, raw, note))
     return rows
 
 
@@ -171,7 +184,9 @@ def _spark_child(
     return json.loads(out.read_text())
 
 
-def spark_rows(env: dict[str, str], servers: Mapping[str, list[int | None]], n: int) -> list[Row]:
+def spark_rows(
+    env: dict[str, str], servers: Servers, idle: Mapping[str, float], n: int
+) -> list[Row]:
     results: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
     masters = {"local": LOCAL_MASTER, "cluster": env["SPARK_MASTER"]}
@@ -180,7 +195,7 @@ def spark_rows(env: dict[str, str], servers: Mapping[str, list[int | None]], n: 
             parts = ("kafka", "s3", "spark-workers") if label == "cluster" else ("kafka", "s3")
             meter = _meter(servers, parts)
             results[label] = _spark_child(env, master, n, Path(t), meter)
-            spent = meter.seconds()
+            spent = net_of_idle(meter.seconds(), idle, meter.elapsed)
             spent["spark"] = spent.get("spark", 0.0) + spent.pop("spark-workers", 0.0)
             notes[label] = cpu_note(spent, n)
     local, cluster = results["local"], results["cluster"]
@@ -223,10 +238,15 @@ def run(
 ) -> list[Row]:
     require_cluster_topology(env)
     servers = _servers(env)
+    idle = idle_rates(servers)
     stages: dict[str, Callable[[], list[Row]]] = {
-        "bridge": lambda: bridge_rows(env, servers, messages or (40_000 if quick else 200_000)),
-        "devices": lambda: devices_rows(env, servers, duration_s or (600 if quick else 2700)),
-        "spark": lambda: spark_rows(env, servers, messages or (100_000 if quick else 500_000)),
+        "bridge": lambda: bridge_rows(
+            env, servers, idle, messages or (40_000 if quick else 200_000)
+        ),
+        "devices": lambda: devices_rows(env, servers, idle, duration_s or (600 if quick else 2700)),
+        "spark": lambda: spark_rows(
+            env, servers, idle, messages or (100_000 if quick else 500_000)
+        ),
     }
     rows: list[Row] = []
     for part in only:
