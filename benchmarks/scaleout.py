@@ -153,7 +153,8 @@ def devices_rows(
             name = f"scale-out: devices, {shards} shard process{'es' if shards > 1 else ''}"
             note = (
                 f"rush hour, fast clock, {run.messages:,} messages, whole run "
-                f"{run.wall_s:.1f} s; devices' CPU includes each process's start; "
+                f"{run.wall_s:.1f} s; the CPU includes each process's start and its devices' "
+                f"connects; "
                 f"{cpu_note(spent, run.messages)}"
             )
             rows.append(scaled_row(name, shards, run.rate, one, raw, note))
@@ -161,11 +162,11 @@ def devices_rows(
 
 
 def _spark_child(
-    env: Mapping[str, str], master: str, n: int, tmp: Path, meter: CpuMeter
+    env: Mapping[str, str], master: str, n: int, out: Path, meter: CpuMeter
 ) -> dict[str, float]:
     """``kafka_to_silver`` on ``master`` in a process of its own, its CPU sampled while it runs
     (executors exit with the job, and an exited process can no longer be asked)."""
-    out, log = tmp / f"spark-{len(list(tmp.iterdir()))}.json", tmp / "spark-child.log"
+    log = out.with_suffix(".log")
     with log.open("ab") as sink:
         child = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.scaleout", "--spark-child", str(out),
@@ -173,11 +174,16 @@ def _spark_child(
             env={**os.environ, **env, "SPARK_MASTER": master},
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    meter.add("spark", [child.pid])
-    meter.start()
-    while child.poll() is None:
-        meter.sample()
-        time.sleep(1)
+    try:
+        meter.add("spark", [child.pid])
+        meter.start()
+        while child.poll() is None:
+            meter.sample()
+            time.sleep(1)
+    finally:
+        if child.poll() is None:  # interrupted: the job must not outlive the benchmark
+            child.kill()
+            child.wait()
     if child.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"Kafka → silver on {master} failed:\n{tail}")
@@ -194,7 +200,7 @@ def spark_rows(
         for label, master in masters.items():
             parts = ("kafka", "s3", "spark-workers") if label == "cluster" else ("kafka", "s3")
             meter = _meter(servers, parts)
-            results[label] = _spark_child(env, master, n, Path(t), meter)
+            results[label] = _spark_child(env, master, n, Path(t) / f"{label}.json", meter)
             spent = net_of_idle(meter.seconds(), idle, meter.elapsed)
             spent["spark"] = spent.get("spark", 0.0) + spent.pop("spark-workers", 0.0)
             notes[label] = cpu_note(spent, n)
