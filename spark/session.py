@@ -37,6 +37,18 @@ def jit_conf() -> dict[str, str]:
     }
 
 
+def micro_batch_conf() -> dict[str, str]:
+    """Runtime SQL settings for the streaming job's micro-batches (``spark.stream.start_query``).
+
+    Adaptive query execution off: it cuts every query at each shuffle into stages submitted as
+    jobs of their own and re-plans between them. A batch's queries are small and known (the
+    summary's distinct count, the snapshot state Delta computes for each table's txnAppId
+    check), so that is overhead with nothing to adapt. Measured on the 2-core machine kind,
+    250k-row batches on a warm JVM: Kafka → silver 18,687 rows/s with it, 23,043 without.
+    """
+    return {"spark.sql.adaptive.enabled": "false"}
+
+
 def delta_conf() -> dict[str, str]:
     """Delta Lake in every session: its SQL extension and catalog, and the table defaults."""
     cores = str(os.cpu_count() or 2)

@@ -65,6 +65,10 @@ def kafka_frame(spark: SparkSession, settings: StreamSettings, topics: list[str]
 def start_query(
     spark: SparkSession, settings: StreamSettings, dead_letters: bool
 ) -> tuple[StreamingQuery, BatchWriter]:
+    from spark.session import micro_batch_conf
+
+    for key, setting in micro_batch_conf().items():
+        spark.conf.set(key, setting)
     topics = {settings.topic(s): s for s in settings.streams}
     dead = settings.dead_letter_topic if dead_letters else None
     writer = BatchWriter(
