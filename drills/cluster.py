@@ -37,6 +37,7 @@ from drills.faults import (
     wait_for_silver,
 )
 from drills.flow import count_or_down, kafka_total, lake_root, silver_total
+from drills.harness import end_session
 from spark.reader import LakeReader
 from stack.cluster import ClusterBroker, KafkaCluster, SparkCluster, topology
 from stack.kafka import admin
@@ -132,22 +133,30 @@ def run_drill(
     drill: ClusterDrill, interval: float, settle_timeout: float
 ) -> tuple[list[Fault], FaultAudit]:
     stream = drill.stream()
-    bridge = children.bridge(drill.run_dir, drill.env, "--client-id", f"cl-{drill.run_dir.name}")
+    client_id = f"cl-{drill.run_dir.name}"
+    bridge = children.bridge(drill.run_dir, drill.env, "--client-id", client_id)
     devices = drill.devices()
     plan = faults(drill, worker_pause_s=5.0)
-    with running(stream, bridge):
-        children.wait_for_query(drill.run_dir / "checkpoint", stream, timeout=300)
-        with running(devices):  # stopped (SIGTERM) whatever happens
-            # Faults only once rows flow end to end (a first batch on a busy machine takes minutes)
-            if wait_for_growth(drill.silver_total, timeout=RECOVERY_TIMEOUT_S) is None:
-                raise UserError(
-                    f"no row reached silver in {RECOVERY_TIMEOUT_S:.0f} s; see {stream.log_file}"
-                )
-            inject_all(plan, interval, lambda: (devices, bridge, stream), RECOVERY_TIMEOUT_S)
-        # the devices flushed on SIGTERM and wrote their manifest
-        devices.check()
-        expected = Manifest.read(drill.manifest)
-        wait_for_silver(drill.reader, expected, settle_timeout)
+    try:
+        with running(stream, bridge):
+            children.wait_for_query(drill.run_dir / "checkpoint", stream, timeout=300)
+            with running(devices):  # stopped (SIGTERM) whatever happens
+                # Faults only once rows flow end to end (a first batch on a busy machine takes
+                # minutes)
+                if wait_for_growth(drill.silver_total, timeout=RECOVERY_TIMEOUT_S) is None:
+                    raise UserError(
+                        f"no row reached silver in {RECOVERY_TIMEOUT_S:.0f} s; "
+                        f"see {stream.log_file}"
+                    )
+                inject_all(plan, interval, lambda: (devices, bridge, stream), RECOVERY_TIMEOUT_S)
+            # the devices flushed on SIGTERM and wrote their manifest
+            devices.check()
+            expected = Manifest.read(drill.manifest)
+            wait_for_silver(drill.reader, expected, settle_timeout)
+    finally:
+        # The drill runs on the stack's own Mosquitto, which would keep this bridge's session
+        # for a day, queueing every later run's traffic for a bridge that never returns.
+        end_session(drill.env, client_id)
     return plan, charge(drill.reader, expected, plan)
 
 
