@@ -38,6 +38,7 @@ from contract import Stream
 from spark import lake, transforms, validation
 from spark.lake import Lake, Table
 from spark.schema import BRONZE_PARTITIONS, EVENT_TIME, PARTITION_COLUMNS, dedup_keys
+from spark.snapshots import SnapshotWarmer
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +239,14 @@ class BatchWriter:
     app_id: str | None = None
     index: SeqIndex | None = None
     last: dict[str, Any] | None = None
+    warmer: SnapshotWarmer | None = None
+    _parser: transforms.Parser = field(init=False)
     totals: dict[str, dict[str, int]] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     """Each batch's seconds per step (``Clock``), for the benchmark's breakdown."""
+
+    def __post_init__(self) -> None:
+        self._parser = transforms.Parser(self.topics, self.max_skew_s)
 
     @property
     def streams(self) -> tuple[Stream, ...]:
@@ -262,7 +268,7 @@ class BatchWriter:
         # table write scans the persisted batch again, and each task of it costs scheduling
         # and writes a Parquet file of its own per partition value.
         parts = spark.sparkContext.defaultParallelism
-        parsed = transforms.parse(batch.coalesce(parts), self.topics, self.max_skew_s).persist()
+        parsed = self._parser(batch.coalesce(parts)).persist()
         try:
             # One job reads Kafka, parses, checks, caches and aggregates; only when the fast
             # check refused records (normally none) does the contract judge them, and the
@@ -278,6 +284,7 @@ class BatchWriter:
                 clock.lap("contract on refused")
             writes, merges = self._plan(spark, batch, frame, summary, batch_id)
             self._run(spark, writes, merges, batch_id, clock)
+            self._warm(spark, [*writes, *merges])
         finally:
             parsed.unpersist()
         self._advance(summary)
@@ -484,6 +491,12 @@ class BatchWriter:
             raise InjectedFault(f"batch {batch_id}: fault after all {done} writes")
 
     # -- after the commit -----------------------------------------------------------------
+
+    def _warm(self, spark: SparkSession, written: list[Write]) -> None:
+        """The next batch's txn checks on these tables, computed ahead (spark.snapshots)."""
+        if self.warmer is None:
+            self.warmer = SnapshotWarmer(spark)
+        self.warmer.warm(sorted({self.where.uri(w.table) for w in written}))
 
     def _advance(self, summary: Summary) -> None:
         """Raise each device's highest seq and each stream's newest event: all in silver now."""
