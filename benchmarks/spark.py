@@ -30,6 +30,7 @@ from pathlib import Path
 from benchmarks.results import Row, report, row
 from cityconf.env import load_env
 from contract import VEHICLE, encode, format_timestamp, message_id
+from stack import kafka
 from stack.kafka import DATA_TOPIC_PARTITIONS, topic_replication
 
 TRIGGER_S = 10
@@ -75,10 +76,11 @@ def _message(device: str, seq: int, at: datetime) -> bytes:
 
 
 def _topic(env: Mapping[str, str], prefix: str) -> str:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import NewTopic
 
     topic = prefix + VEHICLE.kafka_topic
-    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]})
+    # Held in a name until the future completes: a client collected mid-call fails it.
+    admin = kafka.admin(env["KAFKA_BOOTSTRAP_SERVERS"])
     # As many partitions as the stack gives a data topic: a multiple of the cores. As many
     # copies as its topics too: a cluster's brokers refuse acks=all writes to fewer copies than
     # their min.insync.replicas (2).
@@ -89,9 +91,7 @@ def _topic(env: Mapping[str, str], prefix: str) -> str:
 
 def _drop_topic(env: Mapping[str, str], topic: str) -> None:
     """A benchmark topic holds its run's messages only: gone afterwards, not left on disk."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]})
+    admin = kafka.admin(env["KAFKA_BOOTSTRAP_SERVERS"])
     admin.delete_topics([topic])[topic].result(30)
 
 
