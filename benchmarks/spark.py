@@ -163,6 +163,7 @@ def kafka_to_silver(
         )
         query, writer = start_query(spark, s, dead_letters=False)
         query.awaitTermination()
+        writer.close()
     finally:
         _drop_topic(env, topic)
     landed = writer.totals.get(VEHICLE.kafka_topic, {}).get("silver")
@@ -205,7 +206,7 @@ def latency(spark, env: Mapping[str, str], seconds: float, tmp: Path) -> list[fl
     prefix = f"bench-lat-{uuid.uuid4().hex[:8]}-"
     topic = _topic(env, prefix)
     s = _settings(env, prefix, tmp, "--trigger", "2 seconds")  # a fresh, empty topic
-    query, _ = start_query(spark, s, dead_letters=False)
+    query, writer = start_query(spark, s, dead_letters=False)
     while not query.recentProgress:
         if query.exception() is not None:
             raise RuntimeError(f"latency query failed: {query.exception()}")
@@ -240,6 +241,7 @@ def latency(spark, env: Mapping[str, str], seconds: float, tmp: Path) -> list[fl
         watch.poll()
         time.sleep(0.5)
     query.stop()
+    writer.close()
     _drop_topic(env, topic)
     return watch.latencies
 

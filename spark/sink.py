@@ -492,6 +492,12 @@ class BatchWriter:
 
     # -- after the commit -----------------------------------------------------------------
 
+    def close(self) -> None:
+        """Once the query has stopped: end the snapshot threads, after any computation under way."""
+        if self.warmer is not None:
+            self.warmer.close()
+            self.warmer = None
+
     def _warm(self, spark: SparkSession, written: list[Write]) -> None:
         """The next batch's txn checks on these tables, computed ahead (spark.snapshots)."""
         if self.warmer is None:

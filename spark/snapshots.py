@@ -3,13 +3,14 @@
 Every idempotent write (``txnAppId``/``txnVersion``) asks the table's snapshot for the last
 version its app id committed. Delta 4.4.0 answers from the snapshot's full state
 (``Snapshot.computedState``: it does not read the checksum's copy of the set transactions) and
-computes it at the start of the write, with three small jobs: about 1 s a table on two cores,
-while the batch waits. That state belongs to the snapshot the table's own last commit left,
-which the next write reuses as long as nothing else commits. So once a batch has committed,
-the writer asks for it in background threads: it is computed while Spark writes its offset and
-commit logs and plans the next batch, and the next write finds it ready. It is a lazy value:
-a write that comes first waits for the same computation, never repeats it; a snapshot another
-writer made stale is replaced by the write's own, as without this.
+computes it at the start of the write: one job of three small stages and the driver's planning,
+1-2 s a table on two cores, while the batch waits. That state belongs to the snapshot the
+table's own last commit left, which the next write reuses as long as nothing else commits. So
+once a batch has committed, the writer asks for it in background threads: it is computed while
+Spark writes its offset and commit logs and plans the next batch, and the next write finds it
+ready. It is a lazy value: a write that comes first waits for the same computation, never
+repeats it; a snapshot another writer made stale is replaced by the write's own, as without
+this.
 """
 
 from __future__ import annotations

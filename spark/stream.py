@@ -174,6 +174,7 @@ def run(settings: StreamSettings, env: Mapping[str, str]) -> dict[str, dict[str,
             log.info("stopping the query (a batch in flight is replayed on the next start)")
         if query.isActive:
             query.stop()
+        writer.close()
     exc = query.exception()
     if exc is not None:
         first = str(exc).strip().splitlines()[0]
