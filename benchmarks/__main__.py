@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from benchmarks.results import Row, against_bridge, print_table, write
+from benchmarks.results import Row, against_bridge, bridge_rate, print_table, write
 from cityconf.env import REPO_ROOT, load_env
 
 STAGES = ("devices", "bridge", "spark", "pipeline")
@@ -45,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"benchmarks: stage {stage!r} is not built yet, skipped", file=sys.stderr)
             continue
         print(f"==> benchmark: {stage}", file=sys.stderr)
+        # Spark's batches are sized by the bridge's rate of this run (benchmarks.spark).
+        extra = {"bridge_rate": bridge_rate(rows)} if stage == "spark" else {}
         try:
-            rows += module.run(env, args.quick)
+            rows += module.run(env, args.quick, **extra)
         except Exception as exc:  # one failing stage must not hide the others' figures
             logging.exception("stage %s failed", stage)
             failed.append(f"{stage}: {exc}")

@@ -53,6 +53,11 @@ GOALS = {
 }
 
 
+def bridge_rate(rows: list[Row]) -> float | None:
+    """The bridge's one-process msg/s among ``rows``, if the bridge stage ran."""
+    return next((r["figure"] for r in rows if r["benchmark"] == BRIDGE), None)
+
+
 def against_bridge(rows: list[Row]) -> list[Row]:
     """One row per goal: the stage's rate over the bridge's one-process rate, same run.
 
