@@ -229,7 +229,11 @@ def spark_child(out: Path, n: int) -> int:
     env = load_env()
     spark = build_session("cityfleet-bench-scaleout", env, extra_conf={"spark.ui.enabled": "false"})
     with tempfile.TemporaryDirectory(prefix="cityfleet-bench-scaleout-") as tmp:
-        rate, longest, warm_up, _ = kafka_to_silver(spark, env, n, Path(tmp))
+        # Six batches of n / 6 messages, the first three warming up.
+        per_batch = n // 6
+        rate, longest, _, warm_up, _ = kafka_to_silver(
+            spark, env, per_batch, Path(tmp), warm_up_rows=3 * per_batch, measured_batches=3
+        )
     spark.stop()
     out.write_text(json.dumps({"rate": rate, "longest": longest, "warm_up": warm_up}))
     return 0

@@ -151,29 +151,50 @@ def _batches(query) -> list[tuple[int, float]]:
 
 
 def kafka_to_silver(
-    spark, env: Mapping[str, str], per_batch: int, tmp: Path
+    spark,
+    env: Mapping[str, str],
+    per_batch: int,
+    tmp: Path,
+    warm_up_rows: int = WARM_UP_ROWS,
+    measured_batches: int = MEASURED_BATCHES,
 ) -> tuple[float, float, int, float, dict[str, float]]:
     """Rows/s over the measured batches, the longest of them, how many batches warmed up and
     their time, and the measured batches' seconds per step of the writer.
 
-    The warm-up batches (``WARM_UP_ROWS``) also start the Kafka consumers and Python workers
-    and give the JIT its time, so they are reported apart, as the rate reference drops its
-    first.
+    The warm-up batches (those of the first ``warm_up_rows``) also start the Kafka consumers
+    and Python workers and give the JIT its time, so they are reported apart, as the rate
+    reference drops its first.
     """
     from spark.stream import start_query
 
-    warm_up = -(-WARM_UP_ROWS // per_batch)
-    n = per_batch * (warm_up + MEASURED_BATCHES)
+    warm_up = -(-warm_up_rows // per_batch)
+    n = per_batch * (warm_up + measured_batches)
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
     topic = _topic(env, prefix)
     try:
         _produce(env, topic, n)
+        # The job's own trigger over the backlog, a batch at most ``per_batch`` rows: messages
+        # arriving at the goal's rate. A batch that ends inside its trigger leaves the job idle
+        # until the next, as in a pipeline that keeps up (the tables' snapshot state is then
+        # computed in that time, spark.snapshots); a longer one is followed at once.
         s = _settings(
-            env, prefix, tmp, "--available-now", "--max-offsets-per-trigger", str(per_batch)
+            env,
+            prefix,
+            tmp,
+            "--trigger",
+            f"{TRIGGER_S} seconds",
+            "--max-offsets-per-trigger",
+            str(per_batch),
         )
         query, writer = start_query(spark, s, dead_letters=False)
-        query.awaitTermination()
-        writer.close()
+        try:
+            while len(_batches(query)) < warm_up + measured_batches:
+                if query.exception() is not None:
+                    raise RuntimeError(f"Kafka → silver query failed: {query.exception()}")
+                time.sleep(0.5)
+        finally:
+            query.stop()
+            writer.close()
     finally:
         _drop_topic(env, topic)
     landed = writer.totals.get(VEHICLE.kafka_topic, {}).get("silver")
