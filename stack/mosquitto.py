@@ -43,6 +43,8 @@ from stack.tls import ensure_certificates
 TEMPLATE_DIR = REPO_ROOT / "mosquitto"
 PLUGIN_SOURCE = TEMPLATE_DIR / "plugin" / "cityfleet_clientid.c"
 PLUGIN_HEADERS = Path("/usr/include/mosquitto_plugin.h")
+RESIGNAL_S = 2.0
+"""How long to wait for a reload before asking for another (``Mosquitto._await_login``)."""
 HOST = "127.0.0.1"
 log = logging.getLogger(__name__)
 BROKER_STATE_KEY = "MQTT_BROKER_STATE_DIR"
@@ -282,17 +284,30 @@ class Mosquitto(Server):
         if (added or acl_changed) and pid is not None:  # a stopped broker reads them at start
             os.kill(pid, signal.SIGHUP)
             if added:
-                self._await_login(added[-1], accounts[added[-1]], timeout)
+                self._await_login(added[-1], accounts[added[-1]], timeout, pid)
             else:  # the broker reloads before it serves the next connection
-                self._await_login("inspector", self.credentials.mqtt["inspector"], timeout)
+                self._await_login("inspector", self.credentials.mqtt["inspector"], timeout, pid)
         return added
 
-    def _await_login(self, username: str, password: str, timeout: float) -> None:
+    def _await_login(self, username: str, password: str, timeout: float, pid: int) -> None:
         # A service account keeps its own client id rule: the probe uses a fresh one then.
         """The reload is asynchronous: wait until the broker accepts the last account added
-        (it re-reads the whole file, so then it accepts them all)."""
+        (it re-reads the whole file, so then it accepts them all).
+
+        Another process provisioning at the same moment (two fleet shards) signals too, and
+        Mosquitto's SIGHUP handler only sets a reload flag: two signals close together may make
+        one reload, which may have read the file before this process wrote it (seen once in
+        `make bench`'s two-shard run: the new account not accepted in 30 s, one "Reloading
+        config." logged). So the signal is sent again every ``RESIGNAL_S`` until the account is
+        accepted; re-reading the file is harmless.
+        """
         deadline = time.monotonic() + timeout
+        resignal = time.monotonic() + RESIGNAL_S
         while True:
+            if time.monotonic() > resignal:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGHUP)
+                resignal = time.monotonic() + RESIGNAL_S
             client_id = None if username in ANY_CLIENT_ID else username
             code = mqtt_connect(self.port, username, password, timeout=2.0, client_id=client_id)
             if code is not None and not code.is_failure:
