@@ -128,18 +128,7 @@ def run_pipeline(
     client_id = f"bench-bridge-{run_id}"
     bridge = children.bridge(run_dir, child_env, "--client-id", client_id)
     manifest = run_dir / "manifest.json"
-    devices = children.devices(
-        scenario,
-        run_dir,
-        child_env,
-        "--manifest",
-        str(manifest),
-        "--state-dir",
-        str(run_dir / "device-state"),
-        "--start",
-        "now",
-        *device_args,
-    )
+    devices = fleet(scenario, run_dir, child_env, manifest, "device-state", *device_args)
     watch = SilverWatch(env, root_uri)
     cpu = CpuMeter()
     with running(stream, bridge):
@@ -184,26 +173,33 @@ def warm_up(
     starts from an empty manifest.
     """
     manifest = run_dir / "warm-up-manifest.json"
-    devices = children.devices(
-        scenario,
-        run_dir,
-        env,
-        "--manifest",
-        str(manifest),
-        "--state-dir",
-        str(run_dir / "warm-up-state"),
-        "--id-prefix",
-        "warmup",
-        "--start",
-        "now",
-        "--quiet",
-        *device_args,
+    devices = fleet(
+        scenario, run_dir, env, manifest, "warm-up-state", "--id-prefix", "warmup", *device_args
     )
     with running(devices):
         expected = publish_and_land(devices, manifest, stream, watch, timeout)
     if watch.rows != expected:
         raise UserError(f"warm-up: silver holds {watch.rows} rows for {expected}; see {run_dir}")
     watch.restart()
+
+
+def fleet(
+    scenario: str, run_dir: Path, env: Mapping[str, str], manifest: Path, state: str, *extra: str
+) -> Process:
+    """The scenario's devices on the wall clock's date, counting into ``manifest``, their seq
+    counters in ``run_dir/state``."""
+    return children.devices(
+        scenario,
+        run_dir,
+        env,
+        "--manifest",
+        str(manifest),
+        "--state-dir",
+        str(run_dir / state),
+        "--start",
+        "now",
+        *extra,
+    )
 
 
 def publish_and_land(

@@ -27,14 +27,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.results import GOALS, Row, report, row
+from benchmarks.results import GOALS, SPARK, Row, report, row
 from cityconf.env import load_env
 from contract import VEHICLE, encode, format_timestamp, message_id
 from stack import kafka
 from stack.kafka import DATA_TOPIC_PARTITIONS, topic_replication
 
 TRIGGER_S = 10
-ROW_NAME = "spark: Kafka → silver on S3, local[2]"
 # A batch holds what the 10 s trigger gathers at the rate the goal asks of this stage (0.75x the
 # bridge's one-process rate measured in the same run), so "every batch shorter than its
 # trigger" is the goal itself: at that rate the job keeps up. A batch's fixed cost (the summary
@@ -55,7 +54,7 @@ def batch_size(bridge_rate: float | None) -> int:
     """Rows a batch holds: what the trigger gathers at the goal's share of ``bridge_rate``."""
     if bridge_rate is None:
         return DEFAULT_PER_BATCH
-    return max(10_000, int(round(GOALS[ROW_NAME] * bridge_rate * TRIGGER_S, -3)))
+    return max(10_000, int(round(GOALS[SPARK] * bridge_rate * TRIGGER_S, -3)))
 
 
 def _message(device: str, seq: int, at: datetime) -> bytes:
@@ -301,7 +300,7 @@ def run(env: dict[str, str], quick: bool, bridge_rate: float | None = None) -> l
         shutil.rmtree(tmp, ignore_errors=True)
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
     sizing = (
-        f"{TRIGGER_S} s at {GOALS[ROW_NAME]}x the bridge's {bridge_rate:,.0f} msg/s"
+        f"{TRIGGER_S} s at {GOALS[SPARK]}x the bridge's {bridge_rate:,.0f} msg/s"
         if bridge_rate is not None
         else "no bridge figure in this run: the default"
     )
@@ -309,7 +308,7 @@ def run(env: dict[str, str], quick: bool, bridge_rate: float | None = None) -> l
     breakdown = "; ".join(f"{k} {100 * v / total:.0f} %" for k, v in steps.items())
     return [
         row(
-            ROW_NAME,
+            SPARK,
             kafka_rate,
             "rows/s",
             reference="Spark rate source → local Parquet, same run",
