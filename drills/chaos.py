@@ -167,7 +167,10 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser.add_argument("--scenario", default=None, help="default: london-birmingham")
     parser.add_argument("--interval", type=float, default=None, help="seconds between faults")
     parser.add_argument(
-        "--s3-outage", type=float, default=60.0, help="seconds the S3 server stays down"
+        "--s3-outage",
+        type=float,
+        default=None,
+        help="seconds the S3 server stays down (default 60; 20 with --quick)",
     )
     args = parser.parse_args(argv)
 
@@ -190,7 +193,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             lake_root(env, f"chaos/{run_id}"),
             speed=40.0 if args.quick else 30.0,
             scenario=scenario,
-            s3_outage_s=args.s3_outage,
+            s3_outage_s=args.s3_outage or (20.0 if args.quick else 60.0),
         )
         console.rule(f"[bold]CityFleet fault drill {run_id}")
         faults, result = run_drill(drill, interval, settle_timeout=600)

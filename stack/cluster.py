@@ -21,6 +21,7 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,12 @@ class KafkaCluster(Group):
         brokers = [ClusterBroker(layout, i, ports.brokers) for i in range(1, BROKERS + 1)]
         super().__init__("kafka", brokers)
         self.brokers = brokers
+
+    def stop(self) -> bool:
+        """Every broker at once. One by one, the last voter standing has no quorum left to
+        complete its controlled shutdown and waits out its stop timeout before SIGKILL."""
+        with ThreadPoolExecutor(len(self.brokers), thread_name_prefix="kafka-stop") as pool:
+            return any(list(pool.map(lambda b: b.stop(), self.brokers)))
 
     @property
     def bootstrap(self) -> str:
