@@ -70,7 +70,7 @@ bench: $(STAMP) ## Every benchmark; prints a table, writes benchmarks/results/
 	@$(PY) -m stack up
 	@$(PY) -m benchmarks
 
-bench-quick: $(STAMP) ## A shorter benchmark run (under 5 minutes)
+bench-quick: $(STAMP) ## A shorter benchmark run (about 11 minutes on two cores)
 	@$(PY) -m stack up
 	@$(PY) -m benchmarks --quick
 
