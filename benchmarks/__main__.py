@@ -30,7 +30,11 @@ def update_readme(md_path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="shorter runs, each warm (about 11 minutes on two cores; the full run about 22)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="shorter runs, each warm (about 11 minutes on two cores; the full run about 22)",
+    )
     parser.add_argument("--only", nargs="+", choices=STAGES, help="run only these stages")
     parser.add_argument("--no-readme", action="store_true", help="don't update README's table")
     args = parser.parse_args(argv)

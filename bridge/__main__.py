@@ -14,11 +14,11 @@ from cityconf.env import load_env
 from cityconf.errors import BAD_INPUT, FAILED, UserError
 
 try:
-    from bridge.app import Bridge, BridgeError, RunLimits, install_signals
+    from bridge.app import Bridge, RunLimits, install_signals
 except ImportError as exc:  # bridge.mqtt refuses a paho its hooks were not written for
     print(f"cityfleet-bridge: {exc}", file=sys.stderr)
     raise SystemExit(FAILED) from None
-from bridge.kafka import KafkaUnavailable, probe
+from bridge.kafka import probe
 from bridge.settings import Settings, load_settings
 
 log = logging.getLogger("bridge")
@@ -96,19 +96,15 @@ def main(argv: list[str] | None = None) -> int:
                 "metrics_host": args.metrics_host,
             },
         )
-    except UserError as exc:
-        print(f"cityfleet-bridge: {exc}", file=sys.stderr)
-        return exc.exit_code
-    try:
         probe(settings.kafka_bootstrap, _kafka_topics(settings))
         bridge = Bridge(settings, RunLimits(args.idle_exit, args.max_messages))
         install_signals(bridge)
         bridge.run()
         if args.summary:
             write_summary(args.summary, bridge.summary())
-    except (BridgeError, KafkaUnavailable) as exc:
+    except UserError as exc:  # BridgeError and KafkaUnavailable among them
         print(f"cityfleet-bridge: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 1)
+        return exc.exit_code
     except KeyboardInterrupt:
         print(
             "cityfleet-bridge: interrupted twice; unconfirmed messages stay unacked",

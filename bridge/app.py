@@ -30,6 +30,7 @@ from bridge.metrics import RateLog, SeqTracker, Stats, serve
 from bridge.mqtt import MQTT_MAX_PACKET, build_client, connect_properties
 from bridge.routing import Router
 from bridge.settings import Settings
+from cityconf.errors import BAD_INPUT, UserError
 
 log = logging.getLogger(__name__)
 EXIT_RESTART = 75
@@ -63,12 +64,8 @@ def describe(err: KafkaError) -> str:
     return f"{err.name()}: {err.str()}"
 
 
-class BridgeError(RuntimeError):
-    """A failure the user must fix; ``exit_code`` says which kind."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+class BridgeError(UserError):
+    """A failure the user must fix (a broker that refuses us, a setting that cannot work)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +150,7 @@ class Bridge:
                 raise BridgeError(
                     f"MQTT refused the subscription to {flt!r} ({code}); the bridge account "
                     "(MQTT_BRIDGE_USERNAME) must be allowed to read it",
-                    exit_code=2,
+                    exit_code=BAD_INPUT,
                 )
         log.info("MQTT subscribed to %s", ", ".join(self.s.mqtt.filters))
 
@@ -320,7 +317,7 @@ class Bridge:
                 raise BridgeError(
                     f"MQTT at {m.host}:{m.port} refused the bridge login ({self._refused_login}); "
                     "check MQTT_BRIDGE_USERNAME/PASSWORD in .env (`make up` writes them)",
-                    exit_code=2,
+                    exit_code=BAD_INPUT,
                 )
             if self.client.loop(0.1) not in (MQTTErrorCode.MQTT_ERR_SUCCESS,):
                 break

@@ -9,10 +9,12 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from cityconf.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
-class KafkaUnavailable(RuntimeError):
+class KafkaUnavailable(UserError):
     """Kafka did not answer, or lacks a topic the bridge writes to."""
 
 

@@ -158,6 +158,12 @@ class MqttNetwork:
 
     def start(self, timeout: float = 120.0) -> None:
         """Connect every device; BrokerError if the broker is down or refuses the login."""
+        self._check_open_files()
+        where = self._check_reachable()
+        self._connect_all(where)
+        self._await_connacks(where, timeout)
+
+    def _check_open_files(self) -> None:
         from cityconf.mqtt import raise_nofile
 
         limit = raise_nofile()
@@ -167,6 +173,9 @@ class MqttNetwork:
                 f"but the limit is {limit:,} (hard limit: `ulimit -Hn`); raise it, run shards "
                 "(--shard i/n), or share connections (mqtt: {multiplex: N})"
             )
+
+    def _check_reachable(self) -> str:
+        """The broker's ``host:port``, once a TCP connect to it succeeded."""
         s = self.settings
         where = f"{s.host}:{s.port}"
         try:
@@ -175,6 +184,11 @@ class MqttNetwork:
             raise BrokerError(
                 f"Mosquitto is not reachable at {where}: start it with `make up`"
             ) from None
+        return where
+
+    def _connect_all(self, where: str) -> None:
+        """Send every connection's CONNECT, at most CONNECTS_AHEAD awaiting their CONNACK."""
+        s = self.settings
         started = 0
         for i, conn in enumerate(self.conns):
             # Mosquitto listens with a backlog of 100: more connects waiting for their CONNACK
@@ -197,6 +211,9 @@ class MqttNetwork:
                 continue
             self._watch_paho_write(conn)
             started += 1
+
+    def _await_connacks(self, where: str, timeout: float) -> None:
+        """Until every connection is up; BrokerError at the first refusal or at ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.poll(0.05)
