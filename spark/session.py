@@ -37,6 +37,19 @@ def jit_conf() -> dict[str, str]:
     }
 
 
+def codegen_conf() -> dict[str, str]:
+    """Spark keeps more of the classes it generates, so a streaming job stops recompiling them.
+
+    Spark caches its generated classes by their source, 100 by default. A micro-batch of the
+    streaming job runs some dozens of queries (the parse, the summary, each Delta table's write,
+    its statistics and its snapshot state), more distinct classes than that, so every batch
+    compiled them again with Janino, and the JVM, holding new classes, JIT-compiled them again.
+    Measured with ``-XX:+PrintCompilation`` over one warm batch of the end-to-end benchmark:
+    2,204 JIT compilations of generated-class methods with the default, 336 with 2,000 entries.
+    """
+    return {"spark.sql.codegen.cache.maxEntries": "2000"}
+
+
 def micro_batch_conf() -> dict[str, str]:
     """Runtime SQL settings for the streaming job's micro-batches (``spark.stream.start_query``).
 
@@ -116,6 +129,7 @@ def session_conf(
         "spark.ui.enabled": keys.value(env, "SPARK_UI_ENABLED"),
         "spark.ui.showConsoleProgress": "false",
         **jit_conf(),
+        **codegen_conf(),
         **delta_conf(),
         **s3a_conf(env),
     }
@@ -156,6 +170,7 @@ def submit_args(env: Mapping[str, str], extra_conf: Mapping[str, str] | None = N
     args = ["--jars", ",".join(spark_jars(env))]
     conf = {
         **jit_conf(),
+        **codegen_conf(),
         **delta_conf(),
         **s3a_conf(env),
         "spark.sql.session.timeZone": "UTC",
