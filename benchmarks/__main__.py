@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="shorter runs, each warm (about 11 minutes on two cores; the full run about 22)",
+        help="shorter runs, each warm (about 11 minutes on two cores)",
     )
     parser.add_argument("--only", nargs="+", choices=STAGES, help="run only these stages")
     parser.add_argument("--no-readme", action="store_true", help="don't update README's table")

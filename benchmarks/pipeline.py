@@ -249,10 +249,11 @@ def run(env: Mapping[str, str], quick: bool) -> list[Row]:
     # Enough messages that the last batch's wait for its trigger and its fixed costs (each
     # Delta table's snapshot and commit) are a small part of the run: ~110k and ~230k messages.
     duration = "1200" if quick else "1800"
+    fast_run = ["--fast", "--duration", duration]
     watch, expected, started, cpu = run_pipeline(
         env,
         "rush-hour",
-        ["--fast", "--duration", duration],
+        fast_run,
         "throughput",
         timeout=600,
         # The streaming job's own default: a batch's fixed cost (summary job, each Delta
@@ -261,7 +262,7 @@ def run(env: Mapping[str, str], quick: bool) -> list[Row]:
         fleet_lead_s=float(duration),  # --fast publishes the whole simulated span at once
         # The same run again: JIT compilation measured per thread of the job's JVM took 32 s of
         # CPU over a 7,000-message warm-up and 30 s more over the 108,000 measured after it.
-        warm_up_args=["--fast", "--duration", duration],
+        warm_up_args=fast_run,
     )
     rate = expected / max(watch.last_row_at - started, 1e-3)
     spent = cpu.seconds()

@@ -159,9 +159,9 @@ class MqttNetwork:
     def start(self, timeout: float = 120.0) -> None:
         """Connect every device; BrokerError if the broker is down or refuses the login."""
         self._check_open_files()
-        where = self._check_reachable()
-        self._connect_all(where)
-        self._await_connacks(where, timeout)
+        self._check_reachable()
+        self._connect_all()
+        self._await_connacks(timeout)
 
     def _check_open_files(self) -> None:
         from cityconf.mqtt import raise_nofile
@@ -174,19 +174,21 @@ class MqttNetwork:
                 "(--shard i/n), or share connections (mqtt: {multiplex: N})"
             )
 
-    def _check_reachable(self) -> str:
-        """The broker's ``host:port``, once a TCP connect to it succeeded."""
+    @property
+    def where(self) -> str:
+        """The broker's ``host:port``, as the errors name it."""
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def _check_reachable(self) -> None:
         s = self.settings
-        where = f"{s.host}:{s.port}"
         try:
             socket.create_connection((s.host, s.port), timeout=3).close()
         except OSError:
             raise BrokerError(
-                f"Mosquitto is not reachable at {where}: start it with `make up`"
+                f"Mosquitto is not reachable at {self.where}: start it with `make up`"
             ) from None
-        return where
 
-    def _connect_all(self, where: str) -> None:
+    def _connect_all(self) -> None:
         """Send every connection's CONNECT, at most CONNECTS_AHEAD awaiting their CONNACK."""
         s = self.settings
         started = 0
@@ -202,7 +204,9 @@ class MqttNetwork:
                 conn.client.connect(s.host, s.port, self.keepalive)
             except OSError as exc:
                 if i == 0:
-                    raise BrokerError(f"cannot connect to Mosquitto at {where}: {exc}") from None
+                    raise BrokerError(
+                        f"cannot connect to Mosquitto at {self.where}: {exc}"
+                    ) from None
                 # A busy broker's accept queue overflows in a burst of thousands of connects:
                 # that device retries like any other dropped connection.
                 log.debug("%s: connect failed (%s); retrying", conn.client_id, exc)
@@ -212,7 +216,7 @@ class MqttNetwork:
             self._watch_paho_write(conn)
             started += 1
 
-    def _await_connacks(self, where: str, timeout: float) -> None:
+    def _await_connacks(self, timeout: float) -> None:
         """Until every connection is up; BrokerError at the first refusal or at ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -221,12 +225,14 @@ class MqttNetwork:
             if failed:
                 c = failed[0]
                 raise BrokerError(
-                    f"Mosquitto at {where} refused {c.client_id}: {c.failed}; is it the broker "
-                    "the devices were provisioned on (MQTT_BROKER_STATE_DIR in .env)?"
+                    f"Mosquitto at {self.where} refused {c.client_id}: {c.failed}; is it the "
+                    "broker the devices were provisioned on (MQTT_BROKER_STATE_DIR in .env)?"
                 )
             if self.online == len(self.conns):
                 return
-        raise BrokerError(f"only {self.online} of {len(self.conns)} connections came up at {where}")
+        raise BrokerError(
+            f"only {self.online} of {len(self.conns)} connections came up at {self.where}"
+        )
 
     # ----- paho callbacks: the connection's opening and end
     def _on_socket_open(self, client: mqtt.Client, conn: Conn, sock: socket.socket) -> None:

@@ -110,6 +110,17 @@ def s3a_conf(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def engine_conf(env: Mapping[str, str]) -> dict[str, str]:
+    """What every Spark process of the project runs with, local or submitted to a cluster."""
+    return {
+        **jit_conf(),
+        **codegen_conf(),
+        **delta_conf(),
+        **s3a_conf(env),
+        "spark.sql.session.timeZone": "UTC",
+    }
+
+
 def session_conf(
     app_name: str,
     env: Mapping[str, str],
@@ -123,15 +134,11 @@ def session_conf(
         "spark.app.name": app_name,
         "spark.jars": ",".join(spark_jars(env)),
         "spark.sql.shuffle.partitions": str(keys.integer(env, "SPARK_SHUFFLE_PARTITIONS", low=1)),
-        "spark.sql.session.timeZone": "UTC",
         "spark.driver.memory": keys.value(env, "SPARK_DRIVER_MEMORY"),
         "spark.ui.port": keys.value(env, "SPARK_UI_PORT"),
         "spark.ui.enabled": keys.value(env, "SPARK_UI_ENABLED"),
         "spark.ui.showConsoleProgress": "false",
-        **jit_conf(),
-        **codegen_conf(),
-        **delta_conf(),
-        **s3a_conf(env),
+        **engine_conf(env),
     }
     if master.startswith("local"):
         # The host name may resolve to a non-loopback address; keep everything on 127.0.0.1.
@@ -169,11 +176,7 @@ def submit_args(env: Mapping[str, str], extra_conf: Mapping[str, str] | None = N
     """
     args = ["--jars", ",".join(spark_jars(env))]
     conf = {
-        **jit_conf(),
-        **codegen_conf(),
-        **delta_conf(),
-        **s3a_conf(env),
-        "spark.sql.session.timeZone": "UTC",
+        **engine_conf(env),
         **(extra_conf or {}),
     }
     for key, value in conf.items():
