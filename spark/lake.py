@@ -22,9 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cityconf.keys import value
 from contract import ALL_STREAMS, Stream
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DATABASE = "smartcity"
 
@@ -103,6 +107,12 @@ class Lake:
         if uri.startswith("s3a://"):
             return "s3://" + uri.removeprefix("s3a://")
         return uri
+
+    def exists(self, spark: SparkSession, table: Table) -> bool:
+        """Whether ``table`` is a Delta table yet (its first write creates it)."""
+        from delta.tables import DeltaTable
+
+        return bool(DeltaTable.isDeltaTable(spark, self.uri(table)))
 
     @property
     def gold_root(self) -> str:

@@ -8,15 +8,11 @@ writes: every write carries ``txnAppId`` (the query's id, from its checkpoint) a
 ``txnVersion`` (the batch id), so a replay after ``kill -9`` skips the tables the killed attempt
 committed and writes the others.
 
-Silver needs no Spark state store. ``SeqIndex`` keeps, per stream and device, the highest seq
-committed to silver (rebuilt from silver with one GROUP BY when the job starts, raised after
-each batch). A device whose rows in the batch are all above its highest and distinct cannot
-have any of them in silver yet: they are appended. The others (a redelivery, a reordering by
-two bridges, a replay from a fresh checkpoint) go through an insert-only ``MERGE`` on
-``(device_id, seq)`` restricted to the event dates they touch, made idempotent by the session
-confs ``spark.databricks.delta.write.txnAppId``/``txnVersion`` under a second app id. No
-watermark decides anything: a row however late lands in silver once, and ``late`` records how
-late it was. See spark/README.md.
+Which rows are appended and which go through the insert-only ``MERGE`` on
+``(device_id, seq)`` (restricted to the event dates they touch, made idempotent by the session
+confs ``spark.databricks.delta.write.txnAppId``/``txnVersion`` under a second app id) is the
+seq index's call (``spark.seqindex``). No watermark decides anything: a row however late lands
+in silver once, and ``late`` records how late it was. See spark/README.md.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -37,8 +32,10 @@ from pyspark.sql import functions as F
 from contract import Stream
 from spark import lake, transforms, validation
 from spark.lake import Lake, Table
-from spark.schema import BRONZE_PARTITIONS, EVENT_TIME, PARTITION_COLUMNS, dedup_keys
+from spark.schema import BRONZE_PARTITIONS, PARTITION_COLUMNS, dedup_keys
+from spark.seqindex import SeqIndex
 from spark.snapshots import SnapshotWarmer
+from spark.summary import Summary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -81,118 +78,6 @@ def query_id(spark: SparkSession, checkpoint: str) -> str:
         return str(json.loads(reader.readLine())["id"])
     finally:
         stream.close()
-
-
-def table_exists(spark: SparkSession, uri: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return bool(DeltaTable.isDeltaTable(spark, uri))
-
-
-@dataclass
-class SeqIndex:
-    """Per stream: device_id → highest seq in silver, and the newest event time seen.
-
-    Bounded by the number of devices (about 100 bytes an entry in CPython: 10,000 devices on
-    five streams take about 5 MB), never by the number of rows.
-    """
-
-    top: dict[str, dict[str, int]] = field(default_factory=dict)
-    newest: dict[str, datetime] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, spark: SparkSession, where: Lake, streams: tuple[Stream, ...]) -> SeqIndex:
-        """One GROUP BY per silver table that exists."""
-        index = cls()
-        for stream in streams:
-            uri = where.uri(lake.silver(stream))
-            if not table_exists(spark, uri):
-                continue
-            df = spark.read.format("delta").load(uri)
-            if stream.sequenced:
-                rows = df.groupBy("device_id").agg(F.max("seq"), F.max(EVENT_TIME)).collect()
-                index.top[stream.name] = {r[0]: int(r[1]) for r in rows}
-                newest = [r[2] for r in rows if r[2] is not None]
-            else:
-                newest = [r[0] for r in df.agg(F.max(EVENT_TIME)).collect() if r[0] is not None]
-            if newest:
-                index.newest[stream.name] = max(newest)
-        return index
-
-    def entries(self) -> int:
-        return sum(len(d) for d in self.top.values())
-
-
-@dataclass(frozen=True)
-class DeviceStats:
-    rows: int
-    distinct: int
-    low: int | None
-    high: int | None
-
-
-@dataclass
-class Summary:
-    """What one aggregate job tells about a batch, before anything is written."""
-
-    received: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    quarantined: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    valid: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    devices: dict[str, dict[str, DeviceStats]] = field(default_factory=lambda: defaultdict(dict))
-    oldest: dict[str, datetime] = field(default_factory=dict)
-    newest: dict[str, datetime] = field(default_factory=dict)
-    dead_letters: int = 0
-    unchecked: int = 0
-    """Records the fast check refused; until the contract has judged them, not valid."""
-
-
-def summarize(frame: DataFrame, dead_letter_topic: str | None) -> Summary:
-    """Per stream and device: rows, distinct seqs, lowest/highest seq, oldest/newest event."""
-    ok = transforms.valid()
-    when_ok = lambda c: F.when(ok, c)  # noqa: E731
-    event = F.coalesce(*(F.col(f"{c}.{EVENT_TIME}") for c in _structs(frame)))
-    rows = (
-        frame.groupBy(
-            "topic",
-            "stream",
-            "checked",
-            ok.alias("ok"),
-            F.when(ok, F.col("device_id")).alias("device"),
-        )
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.count_distinct(when_ok(F.col("seq"))).alias("distinct"),
-            F.min(when_ok(F.col("seq"))).alias("low"),
-            F.max(when_ok(F.col("seq"))).alias("high"),
-            F.min(when_ok(event)).alias("oldest"),
-            F.max(when_ok(event)).alias("newest"),
-        )
-        .collect()
-    )
-    summary = Summary()
-    for r in rows:
-        if r.stream is None:
-            if r.topic == dead_letter_topic:
-                summary.dead_letters += r.n
-            continue
-        summary.received[r.stream] += r.n
-        if not r.checked:
-            summary.unchecked += r.n
-        if not r.ok:
-            summary.quarantined[r.stream] += r.n
-            continue
-        summary.valid[r.stream] += r.n
-        summary.devices[r.stream][r.device] = DeviceStats(r.n, r.distinct, r.low, r.high)
-        if r.oldest is not None:
-            old = summary.oldest.get(r.stream)
-            summary.oldest[r.stream] = r.oldest if old is None else min(old, r.oldest)
-            new = summary.newest.get(r.stream)
-            summary.newest[r.stream] = r.newest if new is None else max(new, r.newest)
-    return summary
-
-
-def _structs(frame: DataFrame) -> list[str]:
-    return [c for c in frame.columns if c.startswith("_") and not c.startswith("_p_")]
 
 
 @dataclass
@@ -287,7 +172,7 @@ class BatchWriter:
             self._warm(spark, [*writes, *merges])
         finally:
             parsed.unpersist()
-        self._advance(summary)
+        self.index.advance(summary)
         self._count(summary, batch_id, clock)
 
     # -- planning -------------------------------------------------------------------------
@@ -328,7 +213,7 @@ class BatchWriter:
                     lambda: append(transforms.dead_letters(dead), lake.dead_letters()),
                 )
             )
-        newest = self._newest(summary)
+        newest = self.index.newest_with(self.streams, summary)
         late_after = self.late_after_s
         if any(
             (newest[s] - summary.oldest[s.name]).total_seconds() > late_after
@@ -348,7 +233,7 @@ class BatchWriter:
                 continue
             table = lake.silver(stream)
             rows = transforms.silver(frame, stream)
-            suspects = self._suspects(stream, summary)
+            suspects = self.index.suspects(stream, summary)
             if suspects is None:  # every device: all through the merge
                 merges.append(Write(table, "merge", self._merger(spark, rows, stream)))
                 continue
@@ -365,34 +250,6 @@ class BatchWriter:
                     )
                 )
         return writes, merges
-
-    def _newest(self, summary: Summary) -> dict[Stream, datetime]:
-        assert self.index is not None
-        out = {}
-        for stream in self.streams:
-            times = [
-                t
-                for t in (self.index.newest.get(stream.name), summary.newest.get(stream.name))
-                if t
-            ]
-            if times:
-                out[stream] = max(times)
-        return out
-
-    def _suspects(self, stream: Stream, summary: Summary) -> set[str] | None:
-        """Devices whose rows may already be in silver or repeat within the batch.
-
-        ``None`` means every device of the batch (a non-sequenced stream).
-        """
-        assert self.index is not None
-        if not stream.sequenced:
-            return None
-        top = self.index.top.get(stream.name, {})
-        suspects = set()
-        for device, st in summary.devices[stream.name].items():
-            if st.low is None or st.low <= top.get(device, 0) or st.distinct != st.rows:
-                suspects.add(device)
-        return suspects
 
     # -- writing --------------------------------------------------------------------------
 
@@ -413,8 +270,9 @@ class BatchWriter:
         def run() -> None:
             keys = dedup_keys(stream)
             source = rows.dropDuplicates(keys)
-            uri = self.where.uri(lake.silver(stream))
-            if not table_exists(spark, uri):
+            table = lake.silver(stream)
+            uri = self.where.uri(table)
+            if not self.where.exists(spark, table):
                 # The first rows of this table: nothing to merge with (the session confs make
                 # this write idempotent under the merge app id too).
                 source.write.format("delta").mode("append").partitionBy(*PARTITION_COLUMNS).save(
@@ -503,18 +361,6 @@ class BatchWriter:
         if self.warmer is None:
             self.warmer = SnapshotWarmer(spark)
         self.warmer.warm(sorted({self.where.uri(w.table) for w in written}))
-
-    def _advance(self, summary: Summary) -> None:
-        """Raise each device's highest seq and each stream's newest event: all in silver now."""
-        assert self.index is not None
-        for stream, devices in summary.devices.items():
-            top = self.index.top.setdefault(stream, {})
-            for device, st in devices.items():
-                if st.high is not None and st.high > top.get(device, 0):
-                    top[device] = st.high
-        for stream, newest in summary.newest.items():
-            old = self.index.newest.get(stream)
-            self.index.newest[stream] = newest if old is None else max(old, newest)
 
     def _count(self, summary: Summary, batch_id: int, clock: Clock) -> None:
         for stream in self.streams:

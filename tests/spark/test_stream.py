@@ -54,9 +54,7 @@ def silver_keys(spark, s: StreamSettings) -> Counter:
 
 
 def exists(spark, s: StreamSettings, t: lake.Table) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, lake.Lake(s.output_root).uri(t))
+    return lake.Lake(s.output_root).exists(spark, t)
 
 
 def dead_letter(bootstrap: str, topic: str) -> None:
