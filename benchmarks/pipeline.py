@@ -30,7 +30,7 @@ from contract import DATA_STREAMS
 from contract.manifest import Manifest
 from drills import children
 from drills.flow import lake_root, s3_filesystem
-from drills.harness import end_session
+from drills.harness import end_session, short_session
 from spark.lake import silver
 from spark.reader import LakeReader
 from spark.settings import DEFAULT_LATE_AFTER_S
@@ -123,10 +123,10 @@ def run_pipeline(
         "--late-after",
         f"{fleet_lead_s + DEFAULT_LATE_AFTER_S:.0f} seconds",
     )
-    # A session of its own, forgotten afterwards: the stack's bridge session may hold what
-    # earlier runs published while no bridge ran, which is not this run's traffic.
+    # A session of its own, forgotten afterwards (and soon after a kill): the stack's bridge
+    # session may hold what earlier runs published while no bridge ran, not this run's traffic.
     client_id = f"bench-bridge-{run_id}"
-    bridge = children.bridge(run_dir, child_env, "--client-id", client_id)
+    bridge = children.bridge(run_dir, child_env, "--client-id", client_id, *short_session(run_dir))
     manifest = run_dir / "manifest.json"
     devices = fleet(scenario, run_dir, child_env, manifest, "device-state", *device_args)
     watch = SilverWatch(env, root_uri)

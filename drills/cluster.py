@@ -37,7 +37,7 @@ from drills.faults import (
     wait_for_silver,
 )
 from drills.flow import count_or_down, kafka_total, lake_root, silver_total
-from drills.harness import end_session
+from drills.harness import end_session, short_session
 from spark.reader import LakeReader
 from stack.cluster import ClusterBroker, KafkaCluster, SparkCluster, topology
 from stack.kafka import admin
@@ -134,7 +134,9 @@ def run_drill(
 ) -> tuple[list[Fault], FaultAudit]:
     stream = drill.stream()
     client_id = f"cl-{drill.run_dir.name}"
-    bridge = children.bridge(drill.run_dir, drill.env, "--client-id", client_id)
+    bridge = children.bridge(
+        drill.run_dir, drill.env, "--client-id", client_id, *short_session(drill.run_dir)
+    )
     devices = drill.devices()
     plan = faults(drill, worker_pause_s=5.0)
     try:

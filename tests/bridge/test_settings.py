@@ -42,3 +42,14 @@ def test_bad_config_names_file_and_field(tmp_path: Path, yaml: str, needle: str)
     with pytest.raises(UserError) as err:
         load_settings(ENV, path)
     assert str(path) in str(err.value) and needle in str(err.value)
+
+
+def test_a_benchmark_bridge_session_expires_soon(tmp_path: Path) -> None:
+    """A killed benchmark's bridge session must not queue later runs' traffic for a day."""
+    from drills.harness import SHORT_SESSION_S, short_session
+
+    flag, path = short_session(tmp_path)
+    assert flag == "--config"
+    s = load_settings(ENV, config=Path(path))
+    assert s.mqtt.session_expiry_s == SHORT_SESSION_S < load_settings(ENV).mqtt.session_expiry_s
+    assert s.mqtt.filters == load_settings(ENV).mqtt.filters  # only the expiry changes
