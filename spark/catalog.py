@@ -26,7 +26,7 @@ from cityconf.layout import Layout
 from contract import ALL_STREAMS
 from spark import lake
 from spark.reader import LakeReader
-from spark.session import JIT_HUGE_METHODS
+from spark.session import JVM_OPTIONS
 
 log = logging.getLogger(__name__)
 METASTORE_BUSY = "Another instance of Derby may have already booted the database"
@@ -47,9 +47,9 @@ def catalog_conf(env: Mapping[str, str]) -> dict[str, str]:
             f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
         ),
         # Derby's log and system home in the state folder, not the working directory (this
-        # replaces the session's Java options, so it repeats the JIT one).
+        # replaces the session's Java options, so it repeats them).
         "spark.driver.extraJavaOptions": (
-            f"{JIT_HUGE_METHODS} -Dderby.system.home={home} "
+            f"{JVM_OPTIONS} -Dderby.system.home={home} "
             f"-Dderby.stream.error.file={home / 'derby.log'}"
         ),
     }
