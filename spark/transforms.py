@@ -117,12 +117,12 @@ def _event_time(p: str) -> Column:
     return F.try_to_timestamp(F.col(f"{p}.{EVENT_TIME}"), F.lit(TS_FORMAT))
 
 
-def _problem(p: str, max_skew_s: int) -> Column:
+def _problem(p: str, t: str, max_skew_s: int) -> Column:
     """What the pipeline refuses in a record the contract accepts, as a one-line reason."""
     device = F.col(f"{p}.device_id")
     key = F.col("key").cast("string")
     text = F.col(f"{p}.{EVENT_TIME}")
-    event = _event_time(p)
+    event = F.col(t)
     ahead = F.col("timestamp") + F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), F.lit(max_skew_s))
     return (
         F.when(
@@ -151,11 +151,11 @@ def _problem(p: str, max_skew_s: int) -> Column:
     )
 
 
-def _typed(stream: Stream, p: str) -> Column:
+def _typed(stream: Stream, p: str, t: str) -> Column:
     """The stream's silver columns (contract fields typed, Kafka lineage) as one struct."""
     fields = []
     for f in stream.fields:
-        value = _event_time(p) if f.type is FieldType.TIMESTAMP else F.col(f"{p}.{f.name}")
+        value = F.col(t) if f.type is FieldType.TIMESTAMP else F.col(f"{p}.{f.name}")
         fields.append(value.alias(f.name))
     lineage = [
         F.col("partition").cast(LINEAGE["kafka_partition"].dataType).alias("kafka_partition"),
@@ -182,14 +182,16 @@ class Parser:
     def __init__(self, topics: Mapping[str, Stream], max_skew_s: int) -> None:
         self.topics = dict(topics)
         self.max_skew_s = max_skew_s
-        self._built: dict[tuple[str, ...], tuple[dict[str, Column], list[Column]]] = {}
+        self._built: dict[
+            tuple[str, ...], tuple[dict[str, Column], dict[str, Column], list[Column]]
+        ] = {}
 
     def __call__(self, kafka: DataFrame) -> DataFrame:
         columns = tuple(kafka.columns)
         if columns not in self._built:
             self._built[columns] = _parse_columns(columns, self.topics, self.max_skew_s)
-        parsed, selected = self._built[columns]
-        return kafka.withColumns(parsed).select(*selected)
+        parsed, times, selected = self._built[columns]
+        return kafka.withColumns(parsed).withColumns(times).select(*selected)
 
 
 def parse(kafka: DataFrame, topics: Mapping[str, Stream], max_skew_s: int) -> DataFrame:
@@ -199,11 +201,16 @@ def parse(kafka: DataFrame, topics: Mapping[str, Stream], max_skew_s: int) -> Da
 
 def _parse_columns(
     columns: tuple[str, ...], topics: Mapping[str, Stream], max_skew_s: int
-) -> tuple[dict[str, Column], list[Column]]:
-    """The parsed JSON columns to add to a Kafka frame of ``columns``, then the wide frame's.
+) -> tuple[dict[str, Column], dict[str, Column], list[Column]]:
+    """The parsed JSON columns to add to a Kafka frame of ``columns``, the event times parsed
+    from them, then the wide frame's columns.
 
     Each record is parsed only with its own stream's schema: a ``CASE`` on the topic picks it,
-    and Spark evaluates only the branch taken.
+    and Spark evaluates only the branch taken. The JSON and the event time are each a column of
+    their own projection, which Spark does not inline into the several expressions that read
+    them (``CollapseProject`` keeps an expensive expression that is read more than once), so
+    each is computed once a record: inside the ``CASE`` branches, subexpression elimination
+    would not share them.
     """
     text = F.col("value").cast("string")
     out = [F.col(c) for c in KAFKA_COLUMNS if c in columns]
@@ -211,35 +218,41 @@ def _parse_columns(
         out.append(F.col("headers"))
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
     parsed: dict[str, Column] = {}
+    times: dict[str, Column] = {}
     branches = []
     for name, stream in topics.items():
-        p = f"_p_{stream.name}"
+        p, t = f"_p_{stream.name}", f"_t_{stream.name}"
         is_it = F.col("topic") == F.lit(name)
         parsed[p] = F.when(is_it, F.from_json(text, json_schema(stream), options))
-        branches.append((stream, is_it, p))
+        times[t] = _event_time(p)
+        branches.append((stream, is_it, p, t))
     stream_name = F.lit(None).cast("string")
     checked = F.lit(False)
     problem = F.lit(None).cast("string")
-    for stream, is_it, p in branches:
+    for stream, is_it, p, t in branches:
         stream_name = F.when(is_it, F.lit(stream.name)).otherwise(stream_name)
         checked = F.when(is_it, fast_check(stream, text, p)).otherwise(checked)
-        problem = F.when(is_it, _problem(p, max_skew_s)).otherwise(problem)
+        problem = F.when(is_it, _problem(p, t, max_skew_s)).otherwise(problem)
     device_id = F.lit(None).cast("string")
     seq = F.lit(None).cast("long")
-    for stream, is_it, p in branches:
+    for stream, is_it, p, _ in branches:
         device_id = F.when(is_it, F.col(f"{p}.device_id")).otherwise(device_id)
         if stream.sequenced:
             seq = F.when(is_it, F.col(f"{p}.seq")).otherwise(seq)
-    typed = [F.when(is_it, _typed(s, p)).alias(struct_column(s)) for s, is_it, p in branches]
-    return parsed, [
-        *out,
-        stream_name.alias("stream"),
-        checked.alias("checked"),
-        problem.alias("problem"),
-        device_id.alias("device_id"),
-        seq.alias("seq"),
-        *typed,
-    ]
+    typed = [F.when(is_it, _typed(s, p, t)).alias(struct_column(s)) for s, is_it, p, t in branches]
+    return (
+        parsed,
+        times,
+        [
+            *out,
+            stream_name.alias("stream"),
+            checked.alias("checked"),
+            problem.alias("problem"),
+            device_id.alias("device_id"),
+            seq.alias("seq"),
+            *typed,
+        ],
+    )
 
 
 # --- the lake's tables, cut from the wide frame (after spark.validation has set ``error``) ---
