@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -182,16 +183,14 @@ class Parser:
     def __init__(self, topics: Mapping[str, Stream], max_skew_s: int) -> None:
         self.topics = dict(topics)
         self.max_skew_s = max_skew_s
-        self._built: dict[
-            tuple[str, ...], tuple[dict[str, Column], dict[str, Column], list[Column]]
-        ] = {}
+        self._built: dict[tuple[str, ...], _Columns] = {}
 
     def __call__(self, kafka: DataFrame) -> DataFrame:
         columns = tuple(kafka.columns)
         if columns not in self._built:
             self._built[columns] = _parse_columns(columns, self.topics, self.max_skew_s)
-        parsed, times, selected = self._built[columns]
-        return kafka.withColumns(parsed).withColumns(times).select(*selected)
+        built = self._built[columns]
+        return kafka.withColumns(built.parsed).withColumns(built.times).select(*built.selected)
 
 
 def parse(kafka: DataFrame, topics: Mapping[str, Stream], max_skew_s: int) -> DataFrame:
@@ -199,11 +198,21 @@ def parse(kafka: DataFrame, topics: Mapping[str, Stream], max_skew_s: int) -> Da
     return Parser(topics, max_skew_s)(kafka)
 
 
+class _Columns(NamedTuple):
+    """The three projections of ``parse``, built once per query."""
+
+    parsed: dict[str, Column]
+    """Each stream's JSON, parsed (``_p_<stream>``), added to the Kafka columns."""
+    times: dict[str, Column]
+    """Each stream's event time, parsed from its JSON (``_t_<stream>``)."""
+    selected: list[Column]
+    """The wide frame's columns."""
+
+
 def _parse_columns(
     columns: tuple[str, ...], topics: Mapping[str, Stream], max_skew_s: int
-) -> tuple[dict[str, Column], dict[str, Column], list[Column]]:
-    """The parsed JSON columns to add to a Kafka frame of ``columns``, the event times parsed
-    from them, then the wide frame's columns.
+) -> _Columns:
+    """The projections that turn a Kafka frame of ``columns`` into the wide frame.
 
     Each record is parsed only with its own stream's schema: a ``CASE`` on the topic picks it,
     and Spark evaluates only the branch taken. The JSON and the event time are each a column of
@@ -240,19 +249,16 @@ def _parse_columns(
         if stream.sequenced:
             seq = F.when(is_it, F.col(f"{p}.seq")).otherwise(seq)
     typed = [F.when(is_it, _typed(s, p, t)).alias(struct_column(s)) for s, is_it, p, t in branches]
-    return (
-        parsed,
-        times,
-        [
-            *out,
-            stream_name.alias("stream"),
-            checked.alias("checked"),
-            problem.alias("problem"),
-            device_id.alias("device_id"),
-            seq.alias("seq"),
-            *typed,
-        ],
-    )
+    selected = [
+        *out,
+        stream_name.alias("stream"),
+        checked.alias("checked"),
+        problem.alias("problem"),
+        device_id.alias("device_id"),
+        seq.alias("seq"),
+        *typed,
+    ]
+    return _Columns(parsed, times, selected)
 
 
 # --- the lake's tables, cut from the wide frame (after spark.validation has set ``error``) ---

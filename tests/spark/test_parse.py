@@ -13,11 +13,7 @@ from pyspark.sql import SparkSession
 
 from contract import ALL_STREAMS
 from spark import transforms
-
-KAFKA = (
-    "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
-    "timestampType int, headers array<struct<key:string,value:binary>>"
-)
+from tests.spark.test_validation import KAFKA
 
 
 def optimised_plan(spark: SparkSession) -> str:
