@@ -13,6 +13,7 @@ exactly once, and the table gives each fault's losses, duplicates and recovery t
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import uuid
 from collections import Counter
@@ -25,6 +26,7 @@ from rich.console import Console
 
 from cityconf.errors import UserError
 from cityconf.layout import Layout
+from contract import DEAD_LETTER_TOPIC
 from contract.manifest import Manifest
 from drills import children
 from drills.faults import (
@@ -36,7 +38,14 @@ from drills.faults import (
     wait_for_growth,
     wait_for_silver,
 )
-from drills.flow import count_or_down, kafka_total, lake_root, silver_total
+from drills.flow import (
+    STREAM_TOPICS,
+    count_or_down,
+    end_offsets,
+    kafka_total,
+    lake_root,
+    silver_total,
+)
 from drills.harness import end_session, short_session
 from spark.reader import LakeReader
 from stack.cluster import ClusterBroker, KafkaCluster, SparkCluster, topology
@@ -91,9 +100,13 @@ class ClusterDrill:
         )  # fmt: skip
 
     def stream(self) -> Process:
-        # `latest`: the topics are the topology's, holding other runs' messages
+        # From where the topics end now (they are the topology's, holding other runs'
+        # messages), so the devices need not wait for the query to start: a cold streaming
+        # job takes a minute or two to its first rows on two cores, and they publish meanwhile.
+        bootstrap = self.env["KAFKA_BOOTSTRAP_SERVERS"]
+        starting = json.dumps(end_offsets(bootstrap, [*STREAM_TOPICS.values(), DEAD_LETTER_TOPIC]))
         return children.stream(
-            self.run_dir, self.env, "--trigger", "2 seconds", "--starting-offsets", "latest",
+            self.run_dir, self.env, "--trigger", "2 seconds", "--starting-offsets", starting,
             "--output-root", self.root_uri, "--checkpoint", str(self.run_dir / "checkpoint"),
         )  # fmt: skip
 
@@ -139,13 +152,17 @@ def run_drill(
     )
     devices = drill.devices()
     plan = faults(drill, worker_pause_s=5.0)
+
+    def first_rows() -> int:
+        stream.check()  # a job that could not start fails the drill now, not at the timeout
+        return drill.silver_total()
+
     try:
         with running(stream, bridge):
-            children.wait_for_query(drill.run_dir / "checkpoint", stream, timeout=300)
             with running(devices):  # stopped (SIGTERM) whatever happens
                 # Faults only once rows flow end to end (a first batch on a busy machine takes
                 # minutes)
-                if wait_for_growth(drill.silver_total, timeout=RECOVERY_TIMEOUT_S) is None:
+                if wait_for_growth(first_rows, timeout=RECOVERY_TIMEOUT_S) is None:
                     raise UserError(
                         f"no row reached silver in {RECOVERY_TIMEOUT_S:.0f} s; "
                         f"see {stream.log_file}"
@@ -178,7 +195,7 @@ def require_cluster(env: Mapping[str, str]) -> tuple[KafkaCluster, SparkCluster]
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m drills cluster", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a shortened drill (~3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="a shortened drill (~5 minutes)")
     parser.add_argument("--scenario", default="smoke", help="default: smoke")
     parser.add_argument("--interval", type=float, default=None, help="seconds between faults")
     args = parser.parse_args(argv)
@@ -194,7 +211,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     run_dir = Layout.from_env(base_env).root / "chaos" / f"cluster-{run_id}"
     run_dir.mkdir(parents=True)
-    interval = args.interval or (15.0 if args.quick else 30.0)
+    interval = args.interval or (8.0 if args.quick else 30.0)
     # The devices run until stopped after the last fault (the duration is only a bound).
     speed = 10.0
     duration_s = int(speed * 3600)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -75,24 +75,30 @@ class MqttCounter:
             return {name: self.counts[name] for name in STREAM_TOPICS}
 
 
-def kafka_offsets(bootstrap: str) -> dict[str, int]:
-    """Per stream: the sum of its topic's high watermarks (messages ever written)."""
+def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Each of ``topics`` that exists → its partitions' high watermarks (where the next message
+    goes), keyed as Spark's ``startingOffsets`` JSON is: ``{"topic": {"0": 42}}``."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "cityfleet-flow"})
     try:
-        totals: dict[str, int] = {}
         meta = consumer.list_topics(timeout=10)
-        for name, topic in STREAM_TOPICS.items():
-            partitions = meta.topics.get(topic)
-            total = 0
-            for p in partitions.partitions if partitions else ():
+        ends: dict[str, dict[str, int]] = {}
+        for topic in topics:
+            found = meta.topics.get(topic)
+            for p in found.partitions if found else ():
                 _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                total += high
-            totals[name] = total
-        return totals
-    except KafkaException:
-        return dict.fromkeys(STREAM_TOPICS, 0)
+                ends.setdefault(topic, {})[str(p)] = high
+        return ends
     finally:
         consumer.close()
+
+
+def kafka_offsets(bootstrap: str) -> dict[str, int]:
+    """Per stream: the sum of its topic's high watermarks (messages ever written)."""
+    try:
+        ends = end_offsets(bootstrap, STREAM_TOPICS.values())
+    except KafkaException:
+        return dict.fromkeys(STREAM_TOPICS, 0)
+    return {name: sum(ends.get(topic, {}).values()) for name, topic in STREAM_TOPICS.items()}
 
 
 def kafka_total(bootstrap: str) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,11 +119,6 @@ class StreamSettings:
         checkpoint = args.checkpoint or str(Layout.from_env(env).stream_checkpoint)
         if "://" not in checkpoint:
             checkpoint = str(Path(checkpoint).resolve())
-        if args.starting_offsets not in ("earliest", "latest"):
-            raise UserError(
-                f"--starting-offsets {args.starting_offsets!r}: use earliest or latest",
-                exit_code=2,
-            )
         return cls(
             bootstrap_servers=bootstrap,
             streams=select_streams(args.streams),
@@ -133,12 +129,65 @@ class StreamSettings:
             late_after_s=seconds(args.late_after, "--late-after"),
             max_skew_s=seconds(args.max_skew, "--max-skew"),
             available_now=args.available_now,
-            starting_offsets=args.starting_offsets,
+            starting_offsets=starting_offsets(args.starting_offsets),
             max_offsets_per_trigger=args.max_offsets_per_trigger,
             shuffle_partitions=args.shuffle_partitions
             or integer(env, "SPARK_SHUFFLE_PARTITIONS", low=1),
             write_threads=args.write_threads or WRITE_THREADS,
             master=args.master,
+        )
+
+
+def starting_offsets(text: str) -> str:
+    """``earliest``, ``latest``, or Kafka offsets per topic partition as Spark's JSON
+    (``{"vehicle_data": {"0": 42, "1": -2}}``, -2 for earliest, -1 for latest); UserError on
+    anything else. A run that records where the topics end before it starts publishing (a
+    fault drill) starts the query there, without waiting for it to start first."""
+    if text in ("earliest", "latest"):
+        return text
+    try:
+        spec = json.loads(text)
+    except ValueError:
+        spec = None
+
+    def offset(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= -2
+
+    if not (
+        isinstance(spec, dict)
+        and spec
+        and all(
+            isinstance(parts, dict)
+            and parts
+            and all(p.isdigit() and offset(o) for p, o in parts.items())
+            for parts in spec.values()
+        )
+    ):
+        raise UserError(
+            f"--starting-offsets {text!r}: use earliest, latest, or JSON offsets per topic "
+            """partition such as '{"vehicle_data": {"0": 42, "1": -2}}' (-2 earliest, -1 """
+            "latest)",
+            exit_code=2,
+        )
+    return text
+
+
+def check_offsets_cover(text: str, partitions: Mapping[str, Iterable[int]]) -> None:
+    """JSON starting offsets must name exactly the partitions the query reads (Spark refuses
+    anything else, with a stack trace); ``partitions``: each topic read → its partitions."""
+    if not text.startswith("{"):
+        return
+    given = {(t, int(p)) for t, parts in json.loads(text).items() for p in parts}
+    wanted = {(t, p) for t, parts in partitions.items() for p in parts}
+    if given != wanted:
+
+        def listed(pairs: set[tuple[str, int]]) -> str:
+            return ", ".join(f"{t}/{p}" for t, p in sorted(pairs)) or "none"
+
+        raise UserError(
+            f"--starting-offsets must give every partition the query reads, no other: "
+            f"missing {listed(wanted - given)}; not read {listed(given - wanted)}",
+            exit_code=2,
         )
 
 
@@ -181,7 +230,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--starting-offsets",
         default="earliest",
-        help="where a NEW checkpoint starts: earliest (default) or latest",
+        help="where a NEW checkpoint starts: earliest (default), latest, or JSON offsets "
+        """per topic partition, as Spark's startingOffsets ('{"vehicle_data": {"0": 42}}'; """
+        "every partition of every topic read)",
     )
     parser.add_argument(
         "--max-offsets-per-trigger",

@@ -27,7 +27,7 @@ from cityconf.env import load_env
 from cityconf.errors import UserError
 from cityconf.keys import value
 from spark.lake import Lake
-from spark.settings import StreamSettings, add_arguments
+from spark.settings import StreamSettings, add_arguments, check_offsets_cover
 from spark.sink import BatchWriter, Fault
 
 log = logging.getLogger("spark.stream")
@@ -117,6 +117,9 @@ def preflight(settings: StreamSettings, env: Mapping[str, str]) -> bool:
             "topics; check --streams/--topic-prefix",
             exit_code=2,
         )
+    dead = settings.dead_letter_topic
+    read = [settings.topic(s) for s in settings.streams] + ([dead] if dead in topics else [])
+    check_offsets_cover(settings.starting_offsets, {t: topics[t].partitions.keys() for t in read})
     if settings.output_root.startswith("s3a://") and env.get("S3_ENDPOINT_URL"):
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
@@ -136,7 +139,7 @@ def preflight(settings: StreamSettings, env: Mapping[str, str]) -> bool:
                 f"S3 bucket {bucket!r} at {env['S3_ENDPOINT_URL']} is not reachable ({exc}): "
                 "start the stack with `make up`"
             ) from None
-    return settings.dead_letter_topic in topics
+    return dead in topics
 
 
 def session(settings: StreamSettings, env: Mapping[str, str], app: str) -> SparkSession:
