@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pyspark.errors import StreamingQueryException
@@ -119,7 +120,10 @@ def preflight(settings: StreamSettings, env: Mapping[str, str]) -> bool:
         )
     dead = settings.dead_letter_topic
     read = [settings.topic(s) for s in settings.streams] + ([dead] if dead in topics else [])
-    check_offsets_cover(settings.starting_offsets, {t: topics[t].partitions.keys() for t in read})
+    if not Path(settings.query_checkpoint, "offsets").is_dir():  # else Spark ignores them
+        check_offsets_cover(
+            settings.starting_offsets, {t: topics[t].partitions.keys() for t in read}
+        )
     if settings.output_root.startswith("s3a://") and env.get("S3_ENDPOINT_URL"):
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
