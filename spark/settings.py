@@ -182,11 +182,15 @@ def check_offsets_cover(text: str, partitions: Mapping[str, Iterable[int]]) -> N
     if given != wanted:
 
         def listed(pairs: set[tuple[str, int]]) -> str:
-            return ", ".join(f"{t}/{p}" for t, p in sorted(pairs)) or "none"
+            by_topic: dict[str, list[int]] = {}
+            for t, p in sorted(pairs):
+                by_topic.setdefault(t, []).append(p)
+            return "; ".join(f"{t} {','.join(map(str, ps))}" for t, ps in by_topic.items())
 
         raise UserError(
             f"--starting-offsets must give every partition the query reads, no other: "
-            f"missing {listed(wanted - given)}; not read {listed(given - wanted)}",
+            f"missing partitions: {listed(wanted - given) or 'none'}; not read: "
+            f"{listed(given - wanted) or 'none'}",
             exit_code=2,
         )
 

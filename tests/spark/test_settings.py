@@ -48,4 +48,5 @@ def test_offsets_must_cover_exactly_the_partitions_read() -> None:
     with pytest.raises(UserError) as err:
         check_offsets_cover('{"vehicle_data": {"0": 5}, "gps_data": {"0": 1}}', read)
     assert err.value.exit_code == BAD_INPUT
-    assert "missing dead_letter/0, vehicle_data/1; not read gps_data/0" in str(err.value)
+    message = str(err.value)
+    assert "missing partitions: dead_letter 0; vehicle_data 1; not read: gps_data 0" in message
