@@ -14,6 +14,7 @@ import resource
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -35,13 +36,44 @@ def _seconds(proc: psutil.Process) -> float | None:
     return t.user + t.system
 
 
+JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
+"""HotSpot's JIT compiler threads, as Linux truncates their names (15 characters)."""
+
+
+def _jit_threads(proc: psutil.Process) -> dict[int, float]:
+    """CPU seconds so far of each JIT compiler thread of a HotSpot JVM, by thread id: none for
+    any other process, nor where threads have no names to read (not Linux)."""
+    try:
+        threads = proc.threads()
+    except psutil.Error:
+        return {}
+    out: dict[int, float] = {}
+    for thread in threads:
+        try:
+            name = Path(f"/proc/{proc.pid}/task/{thread.id}/comm").read_text()
+        except OSError:
+            continue
+        if name.startswith(JIT_THREADS):
+            out[thread.id] = thread.user_time + thread.system_time
+    return out
+
+
 @dataclass
 class CpuMeter:
-    """CPU seconds per named part since ``start()``; each part is one or more process trees."""
+    """CPU seconds per named part since ``start()``; each part is one or more process trees.
+
+    Parts added with ``jvm=True`` also count their JIT compiler threads apart (``jit()``): a
+    JVM that is still compiling its hot code spends CPU that a long-running one no longer does.
+    """
 
     parts: dict[str, list[psutil.Process]] = field(default_factory=dict)
+    jvms: set[str] = field(default_factory=set)
     baseline: dict[int, float] = field(default_factory=dict)
     latest: dict[tuple[str, int], float] = field(default_factory=dict)
+    jit_baseline: dict[int, float] = field(default_factory=dict)
+    jit_latest: dict[tuple[str, int], float] = field(default_factory=dict)
+    """By thread, not process: HotSpot starts and ends compiler threads as its queue grows and
+    shrinks, and a thread that has ended keeps the CPU it was last seen with."""
     began: float = 0.0
     last: float = 0.0
 
@@ -50,7 +82,9 @@ class CpuMeter:
         """Wall seconds from ``start()`` to the last ``sample()``: what ``seconds()`` covers."""
         return max(self.last - self.began, 0.0)
 
-    def add(self, name: str, pids: Iterable[int | None]) -> None:
+    def add(self, name: str, pids: Iterable[int | None], jvm: bool = False) -> None:
+        if jvm:
+            self.jvms.add(name)
         for pid in pids:
             if pid is None:
                 continue
@@ -76,6 +110,10 @@ class CpuMeter:
                     seconds = _seconds(proc)
                     if seconds is not None:
                         self.baseline[proc.pid] = seconds
+        for name in self.jvms:
+            for root in self.parts.get(name, []):
+                for proc in _tree(root):
+                    self.jit_baseline.update(_jit_threads(proc))
         self.sample()
 
     def sample(self) -> None:
@@ -86,11 +124,24 @@ class CpuMeter:
                     seconds = _seconds(proc)
                     if seconds is not None:
                         self.latest[(name, proc.pid)] = seconds
+                    if name in self.jvms:
+                        for tid, jit in _jit_threads(proc).items():
+                            self.jit_latest[(name, tid)] = jit
 
     def seconds(self) -> dict[str, float]:
-        out: dict[str, float] = {name: 0.0 for name in self.parts}
-        for (name, pid), seconds in self.latest.items():
-            out[name] += max(seconds - self.baseline.get(pid, 0.0), 0.0)
+        return self._since(self.latest, self.baseline, self.parts)
+
+    def jit(self) -> dict[str, float]:
+        """CPU seconds the JVM parts' JIT compiler threads spent, of those ``seconds()`` counts."""
+        return self._since(self.jit_latest, self.jit_baseline, self.jvms)
+
+    @staticmethod
+    def _since(
+        latest: Mapping[tuple[str, int], float], baseline: Mapping[int, float], names: Iterable[str]
+    ) -> dict[str, float]:
+        out: dict[str, float] = {name: 0.0 for name in names}
+        for (name, pid), seconds in latest.items():
+            out[name] += max(seconds - baseline.get(pid, 0.0), 0.0)
         return out
 
 

@@ -109,6 +109,12 @@ class StreamSettings:
         """The one streaming query's checkpoint, under the checkpoint root."""
         return query_checkpoint(self.checkpoint)
 
+    @property
+    def resumes(self) -> bool:
+        """Whether the query resumes from its checkpoint's offsets (Spark then ignores
+        ``starting_offsets``); a checkpoint on a remote filesystem counts as new."""
+        return Path(self.query_checkpoint, "offsets").is_dir()
+
     @classmethod
     def from_args(cls, args: argparse.Namespace, env: Mapping[str, str]) -> StreamSettings:
         bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pyspark.errors import StreamingQueryException
@@ -120,7 +119,7 @@ def preflight(settings: StreamSettings, env: Mapping[str, str]) -> bool:
         )
     dead = settings.dead_letter_topic
     read = [settings.topic(s) for s in settings.streams] + ([dead] if dead in topics else [])
-    if not Path(settings.query_checkpoint, "offsets").is_dir():  # else Spark ignores them
+    if not settings.resumes:
         check_offsets_cover(
             settings.starting_offsets, {t: topics[t].partitions.keys() for t in read}
         )

@@ -50,3 +50,12 @@ def test_offsets_must_cover_exactly_the_partitions_read() -> None:
     assert err.value.exit_code == BAD_INPUT
     message = str(err.value)
     assert "missing partitions: dead_letter 0; vehicle_data 1; not read: gps_data 0" in message
+
+
+def test_a_checkpoint_with_offsets_resumes(tmp_path) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    settings = StreamSettings.from_args(parser.parse_args(["--checkpoint", str(tmp_path)]), ENV)
+    assert not settings.resumes
+    (tmp_path / "lake" / "offsets").mkdir(parents=True)
+    assert settings.resumes
