@@ -33,6 +33,7 @@ class SilverWatch:
         self.latencies: list[float] = []
         self.seen_latencies: list[float] = []
         self.rows = 0
+        # When the newest row became readable: its commit's timestamp, as for the latencies.
         self.last_row_at = 0.0
 
     def restart(self) -> None:
@@ -55,7 +56,7 @@ class SilverWatch:
                 stamps = event_times(self.s3, [f"{base}/{f}" for f in files])
                 self.rows += len(stamps)
                 if stamps:
-                    self.last_row_at = now
+                    self.last_row_at = max(self.last_row_at, committed_at)
                 self.latencies += [committed_at - t for t in stamps]
                 self.seen_latencies += [now - t for t in stamps]
             self.versions[stream.name] = newest

@@ -40,7 +40,7 @@ def test_each_row_is_timed_to_the_commit_that_made_it_readable(stack_env) -> Non
     history = DeltaTable(uri, storage_options=options).history()
     at = {h["version"]: h["timestamp"] / 1000 for h in history}
     expected = [at[0] - (now - 30), at[0] - (now - 20), at[1] - (now - 10), at[2] - (now - 5)]
-    assert watch.rows == 4
+    assert watch.rows == 4 and watch.last_row_at == at[2]
     assert sorted(watch.latencies) == pytest.approx(sorted(expected), abs=1e-3)
     late = [s - c for s, c in zip(watch.seen_latencies, watch.latencies, strict=True)]
     assert min(late[:3]) >= 1.4 and min(late) >= 0  # the late poll, not the commits
